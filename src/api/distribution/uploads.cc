@@ -1,0 +1,213 @@
+// POST /v2/<name>/blobs/uploads/ (start, monolithic, mount) and
+// GET, PATCH, PUT, DELETE /v2/<name>/blobs/uploads/<id>.
+#include <charconv>
+#include <vector>
+
+#include "api/distribution/errors.h"
+#include "api/distribution/handlers.h"
+#include "oci/reference.h"
+
+namespace berth::api::distribution {
+
+using http::bhttp::field;
+using http::bhttp::status;
+using http::bhttp::verb;
+
+namespace {
+
+// Large enough to keep syscalls per GiB low, small enough that memory stays bounded
+// with many concurrent uploads.
+constexpr size_t kBodyBuffer = 256 * 1024;
+
+std::string UploadLocation(const std::string& name, const std::string& id) {
+  return "/v2/" + name + "/blobs/uploads/" + id;
+}
+
+// The Range header of upload responses: inclusive end of the bytes received.
+std::string RangeHeader(uint64_t offset) {
+  return "0-" + std::to_string(offset == 0 ? 0 : offset - 1);
+}
+
+Response UploadAccepted(const std::string& name, const std::string& id, uint64_t offset,
+                        status st = status::accepted) {
+  Response res;
+  res.status = st;
+  res.headers.set(field::location, UploadLocation(name, id));
+  res.headers.set(field::range, RangeHeader(offset));
+  res.headers.set("Docker-Upload-UUID", id);
+  res.headers.set("OCI-Chunk-Min-Length", "0");
+  return res;
+}
+
+Response BlobCreated(const std::string& name, const oci::Digest& digest) {
+  Response res;
+  res.status = status::created;
+  res.headers.set(field::location, "/v2/" + name + "/blobs/" + digest.str());
+  res.headers.set("Docker-Content-Digest", digest.str());
+  return res;
+}
+
+struct ContentRange {
+  uint64_t first = 0;
+  uint64_t last = 0;  // inclusive
+};
+
+// "<first>-<last>", tolerating a "bytes " / "bytes=" prefix and a "/<total>" suffix.
+Result<ContentRange> ParseContentRange(std::string_view h) {
+  if (h.starts_with("bytes ") || h.starts_with("bytes=")) h.remove_prefix(6);
+  if (auto slash = h.find('/'); slash != std::string_view::npos) h = h.substr(0, slash);
+  auto dash = h.find('-');
+  ContentRange r;
+  auto parse = [](std::string_view s, uint64_t& out) {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return !s.empty() && ec == std::errc() && p == s.data() + s.size();
+  };
+  if (dash == std::string_view::npos || !parse(h.substr(0, dash), r.first) ||
+      !parse(h.substr(dash + 1), r.last) || r.last < r.first) {
+    return Status(Code::kRangeInvalid,
+                  "malformed Content-Range '" + std::string(h.substr(0, 64)) +
+                      "': expected <first byte>-<last byte>, inclusive");
+  }
+  return r;
+}
+
+// Streams the request body into the upload, hashing as it goes.
+asio::awaitable<Status> StreamBody(Request& req, registry::UploadAppender& app) {
+  std::vector<char> buf(kBodyBuffer);
+  while (true) {
+    auto n = co_await req.body->Read(buf);
+    if (!n.ok()) co_return n.status();
+    if (*n == 0) co_return Status();
+    Status st = app.Write(std::span<const char>(buf.data(), *n));
+    if (!st.ok()) co_return st;
+  }
+}
+
+// Appends the request body to upload `id` starting at `start` (nullopt = current
+// offset); returns the new offset. The offset is recorded even when the body fails
+// half-way, so a client can resume from what arrived.
+asio::awaitable<Result<uint64_t>> AppendBody(Ctx& ctx, Request& req, const std::string& name,
+                                             const std::string& id,
+                                             std::optional<uint64_t> start) {
+  auto app = co_await ctx.pool.Run([&] { return ctx.registry.BeginAppend(name, id, start); });
+  if (!app.ok()) co_return app.status();
+  Status streamed = co_await StreamBody(req, **app);
+  auto offset = co_await ctx.pool.Run([&] { return (*app)->Finish(); });
+  co_await ctx.pool.Run([&] { app->reset(); return 0; });
+  if (!streamed.ok()) co_return streamed;
+  co_return offset;
+}
+
+// Checks Content-Range against the declared length and returns where the chunk starts.
+Result<std::optional<uint64_t>> ChunkStart(const Request& req) {
+  std::string_view cr = req.Header(field::content_range);
+  if (cr.empty()) return std::optional<uint64_t>();
+  BERTH_ASSIGN_OR_RETURN(ContentRange r, ParseContentRange(cr));
+  auto len = req.body->content_length();
+  if (len && *len != r.last - r.first + 1) {
+    return Status(Code::kRangeInvalid,
+                  "Content-Range " + std::string(cr) + " covers " +
+                      std::to_string(r.last - r.first + 1) + " bytes but Content-Length is " +
+                      std::to_string(*len));
+  }
+  return std::optional<uint64_t>(r.first);
+}
+
+}  // namespace
+
+asio::awaitable<Response> HandleUploadStart(Ctx& ctx, Request& req, const RouteMatch& m) {
+  if (req.method != verb::post) co_return MethodNotAllowed(req);
+  if (Status st = oci::ValidateRepositoryName(m.name); !st.ok()) co_return ErrorResponse(st);
+
+  // Cross-repository mount: 201 when `from` holds the blob, else a normal upload.
+  auto mount = req.Query("mount");
+  auto from = req.Query("from");
+  if (mount && from) {
+    auto digest = oci::Digest::Parse(*mount);
+    if (!digest.ok()) co_return ErrorResponse(digest.status());
+    std::string from_name(*from);
+    auto linked = co_await ctx.pool.Run(
+        [&] { return ctx.registry.Mount(m.name, from_name, *digest); });
+    if (linked.ok()) co_return BlobCreated(m.name, *digest);
+    Code c = linked.status().code();
+    if (c != Code::kBlobUnknown && c != Code::kNameUnknown && c != Code::kNameInvalid &&
+        c != Code::kNotFound) {
+      co_return ErrorResponse(linked.status());
+    }
+  }
+
+  std::optional<oci::Digest> digest;
+  if (auto d = req.Query("digest")) {
+    auto parsed = oci::Digest::Parse(*d);
+    if (!parsed.ok()) co_return ErrorResponse(parsed.status());
+    digest = *parsed;
+  }
+  auto up = co_await ctx.pool.Run([&] { return ctx.registry.StartUpload(m.name); });
+  if (!up.ok()) co_return ErrorResponse(up.status());
+  if (!digest) co_return UploadAccepted(m.name, up->id, 0);
+
+  // Monolithic upload: the whole blob is this request's body.
+  auto offset = co_await AppendBody(ctx, req, m.name, up->id, 0);
+  Result<storage::BlobRecord> blob = offset.status();
+  if (offset.ok()) {
+    blob = co_await ctx.pool.Run(
+        [&] { return ctx.registry.CompleteUpload(m.name, up->id, *digest); });
+  }
+  if (!blob.ok()) {
+    // Nothing of a failed single-request upload is worth keeping.
+    (void)co_await ctx.pool.Run([&] { return ctx.registry.CancelUpload(m.name, up->id); });
+    co_return ErrorResponse(blob.status());
+  }
+  co_return BlobCreated(m.name, *digest);
+}
+
+asio::awaitable<Response> HandleUpload(Ctx& ctx, Request& req, const RouteMatch& m) {
+  if (Status st = oci::ValidateRepositoryName(m.name); !st.ok()) co_return ErrorResponse(st);
+  switch (req.method) {
+    case verb::get: {
+      auto up = co_await ctx.pool.Run([&] { return ctx.registry.GetUpload(m.name, m.ref); });
+      if (!up.ok()) co_return ErrorResponse(up.status());
+      co_return UploadAccepted(m.name, up->id, up->offset, status::no_content);
+    }
+    case verb::delete_: {
+      Status st = co_await ctx.pool.Run([&] { return ctx.registry.CancelUpload(m.name, m.ref); });
+      if (!st.ok()) co_return ErrorResponse(st);
+      Response res;
+      res.status = status::no_content;
+      co_return res;
+    }
+    case verb::patch: {
+      auto start = ChunkStart(req);
+      if (!start.ok()) co_return ErrorResponse(start.status());
+      auto offset = co_await AppendBody(ctx, req, m.name, m.ref, *start);
+      if (!offset.ok()) co_return ErrorResponse(offset.status());
+      co_return UploadAccepted(m.name, m.ref, *offset);
+    }
+    case verb::put: {
+      auto d = req.Query("digest");
+      if (!d) {
+        co_return ErrorResponse(Status(Code::kDigestInvalid,
+                                       "the closing PUT of an upload needs ?digest=<digest> of "
+                                       "the whole blob"));
+      }
+      auto digest = oci::Digest::Parse(*d);
+      if (!digest.ok()) co_return ErrorResponse(digest.status());
+      // The closing PUT may carry the last chunk.
+      auto len = req.body->content_length();
+      if (!len || *len > 0) {
+        auto start = ChunkStart(req);
+        if (!start.ok()) co_return ErrorResponse(start.status());
+        auto offset = co_await AppendBody(ctx, req, m.name, m.ref, *start);
+        if (!offset.ok()) co_return ErrorResponse(offset.status());
+      }
+      auto blob = co_await ctx.pool.Run(
+          [&] { return ctx.registry.CompleteUpload(m.name, m.ref, *digest); });
+      if (!blob.ok()) co_return ErrorResponse(blob.status());
+      co_return BlobCreated(m.name, *digest);
+    }
+    default:
+      co_return MethodNotAllowed(req);
+  }
+}
+
+}  // namespace berth::api::distribution

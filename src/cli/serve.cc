@@ -1,0 +1,143 @@
+#include "cli/serve.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include "api/distribution/api.h"
+#include "config/config.h"
+#include "http/blocking.h"
+#include "http/server.h"
+#include "metrics/metrics.h"
+#include "registry/registry.h"
+#include "storage/blob/fs/fs_blob_store.h"
+#include "storage/meta/sqlite/sqlite_metadata_store.h"
+
+namespace berth::cli {
+namespace {
+
+namespace asio = boost::asio;
+
+struct ServeFlags {
+  std::string config_file;
+  std::string listen;
+  std::string data_dir;
+  bool create_on_push = false;
+};
+
+int Fail(const Status& st) {
+  std::fprintf(stderr, "berth serve: %s\n", st.message().c_str());
+  return 2;
+}
+
+int RunServe(const ServeFlags& flags) {
+  config::Config cfg;
+  if (!flags.config_file.empty()) {
+    if (Status st = config::LoadYamlFile(flags.config_file, cfg); !st.ok()) return Fail(st);
+  }
+  if (Status st = config::ApplyEnvironment(config::BerthEnvironment(), cfg); !st.ok()) {
+    return Fail(st);
+  }
+  if (!flags.listen.empty()) cfg.listen = flags.listen;
+  if (!flags.data_dir.empty()) cfg.data_dir = flags.data_dir;
+  if (flags.create_on_push) cfg.create_on_push = true;
+  if (Status st = config::Validate(cfg); !st.ok()) return Fail(st);
+
+  auto logger = spdlog::stderr_color_mt("berth");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
+  spdlog::set_level(spdlog::level::from_str(cfg.log.level));
+
+  std::error_code ec;
+  std::filesystem::path data(cfg.data_dir);
+  std::filesystem::create_directories(data, ec);
+  if (ec) {
+    return Fail(Status::IoError("cannot create data directory " + cfg.data_dir + ": " +
+                                ec.message()));
+  }
+  auto blobs = storage::OpenFsBlobStore(data);
+  if (!blobs.ok()) return Fail(blobs.status());
+  auto meta = storage::OpenSqliteMetadataStore(data / "meta.db");
+  if (!meta.ok()) return Fail(meta.status());
+
+  registry::Options ropts;
+  ropts.create_on_push = cfg.create_on_push;
+  ropts.max_manifest_bytes = cfg.limits.max_manifest_bytes;
+  ropts.upload_expiry_ms = cfg.uploads.expiry_seconds * 1000;
+  registry::Registry reg(**blobs, **meta, Clock::Real(), ropts);
+
+  http::BlockingPool pool(cfg.http.blocking_threads);
+  metrics::Metrics metrics;
+  api::distribution::ApiOptions aopts;
+  aopts.max_manifest_bytes = cfg.limits.max_manifest_bytes;
+  api::distribution::DistributionApi api(reg, pool, metrics, aopts);
+
+  http::ServerOptions sopts;
+  auto colon = cfg.listen.rfind(':');
+  sopts.host = cfg.listen.substr(0, colon);
+  if (sopts.host.size() >= 2 && sopts.host.front() == '[') {
+    sopts.host = sopts.host.substr(1, sopts.host.size() - 2);
+  }
+  try {
+    sopts.port = static_cast<uint16_t>(std::stoi(cfg.listen.substr(colon + 1)));
+  } catch (...) {
+    return Fail(Status::InvalidArgument("listen: bad port in '" + cfg.listen + "'"));
+  }
+  sopts.io_threads = cfg.http.io_threads > 0
+                         ? cfg.http.io_threads
+                         : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  sopts.idle_timeout_seconds = cfg.http.idle_timeout_seconds;
+  sopts.read_timeout_seconds = cfg.http.read_timeout_seconds;
+  sopts.max_header_bytes = cfg.http.max_header_bytes;
+  sopts.tls_cert = cfg.tls.cert;
+  sopts.tls_key = cfg.tls.key;
+  sopts.access_log = cfg.log.access_log;
+  http::Server server(
+      sopts, [&api](http::Request& req) { return api.Handle(req); }, metrics);
+  auto port = server.Listen();
+  if (!port.ok()) return Fail(port.status());
+
+  // Sweep stale upload sessions now (a restart may have left some) and periodically.
+  auto sweep = [&]() -> asio::awaitable<void> {
+    auto n = co_await pool.Run([&] { return reg.SweepStaleUploads(); });
+    if (!n.ok()) {
+      spdlog::error("upload sweep failed error=\"{}\"", n.status().ToString());
+    } else if (*n > 0) {
+      spdlog::info("expired upload sessions removed count={}", *n);
+    }
+  };
+  asio::co_spawn(server.executor(), sweep, asio::detached);
+  server.Every(cfg.uploads.sweep_interval_seconds, sweep);
+
+  std::string shown_host = sopts.host == "0.0.0.0" || sopts.host == "::" ? "localhost" : sopts.host;
+  if (shown_host.find(':') != std::string::npos) shown_host = "[" + shown_host + "]";
+  std::printf("berth listening on %s://%s:%u\n", cfg.tls.enabled() ? "https" : "http",
+              shown_host.c_str(), static_cast<unsigned>(*port));
+  std::fflush(stdout);
+  spdlog::info("serving listen={} port={} data_dir={} create_on_push={} tls={} io_threads={}",
+               cfg.listen, *port, cfg.data_dir, cfg.create_on_push, cfg.tls.enabled(),
+               sopts.io_threads);
+  server.Run();
+  pool.Stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* cmd = app.add_subcommand("serve", "Run the registry (OCI distribution API)");
+  cmd->add_option("--config", flags->config_file, "YAML configuration file");
+  cmd->add_option("--listen", flags->listen, "HOST:PORT to listen on (default 0.0.0.0:5000)");
+  cmd->add_option("--data", flags->data_dir, "Data directory (default ./berth-data)");
+  cmd->add_flag("--create-on-push", flags->create_on_push,
+                "Create repositories on first push instead of refusing with NAME_UNKNOWN");
+  cmd->callback([flags] { throw CLI::RuntimeError(RunServe(*flags)); });
+}
+
+}  // namespace berth::cli

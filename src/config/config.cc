@@ -1,0 +1,178 @@
+#include "config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <functional>
+#include <vector>
+
+extern char** environ;
+
+namespace berth::config {
+namespace {
+
+// One table of every setting: its dotted YAML key, and how to set it from a string.
+// The environment variable is BERTH_ + the key upper-cased with '.' → '_'.
+struct Setting {
+  const char* key;
+  std::function<Status(Config&, const std::string&)> set;
+};
+
+Status ParseBool(const std::string& key, const std::string& v, bool& out) {
+  if (v == "true" || v == "1" || v == "yes" || v == "on") {
+    out = true;
+  } else if (v == "false" || v == "0" || v == "no" || v == "off") {
+    out = false;
+  } else {
+    return Status::InvalidArgument(key + ": expected true or false, got '" + v + "'");
+  }
+  return {};
+}
+
+template <typename Int>
+Status ParseInt(const std::string& key, const std::string& v, Int& out) {
+  Int x{};
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (ec != std::errc() || p != v.data() + v.size()) {
+    return Status::InvalidArgument(key + ": expected an integer, got '" + v + "'");
+  }
+  out = x;
+  return {};
+}
+
+#define STR_SETTING(k, field) \
+  Setting { k, [](Config& c, const std::string& v) { c.field = v; return Status(); } }
+#define INT_SETTING(k, field) \
+  Setting { k, [](Config& c, const std::string& v) { return ParseInt(k, v, c.field); } }
+#define BOOL_SETTING(k, field) \
+  Setting { k, [](Config& c, const std::string& v) { return ParseBool(k, v, c.field); } }
+
+const std::vector<Setting>& Settings() {
+  static const std::vector<Setting> kSettings = {
+      STR_SETTING("listen", listen),
+      STR_SETTING("data_dir", data_dir),
+      BOOL_SETTING("create_on_push", create_on_push),
+      INT_SETTING("http.idle_timeout_seconds", http.idle_timeout_seconds),
+      INT_SETTING("http.read_timeout_seconds", http.read_timeout_seconds),
+      INT_SETTING("http.max_header_bytes", http.max_header_bytes),
+      INT_SETTING("http.io_threads", http.io_threads),
+      INT_SETTING("http.blocking_threads", http.blocking_threads),
+      STR_SETTING("tls.cert", tls.cert),
+      STR_SETTING("tls.key", tls.key),
+      INT_SETTING("uploads.expiry_seconds", uploads.expiry_seconds),
+      INT_SETTING("uploads.sweep_interval_seconds", uploads.sweep_interval_seconds),
+      INT_SETTING("limits.max_manifest_bytes", limits.max_manifest_bytes),
+      STR_SETTING("log.level", log.level),
+      BOOL_SETTING("log.access_log", log.access_log),
+  };
+  return kSettings;
+}
+
+const Setting* FindSetting(const std::string& key) {
+  for (const auto& s : Settings()) {
+    if (key == s.key) return &s;
+  }
+  return nullptr;
+}
+
+std::string EnvName(const std::string& key) {
+  std::string env = "BERTH_";
+  for (char c : key) env += c == '.' ? '_' : static_cast<char>(std::toupper(c));
+  return env;
+}
+
+Status ApplyNode(const YAML::Node& node, const std::string& prefix, Config& cfg) {
+  if (!node.IsMap()) {
+    return Status::InvalidArgument("config: '" + prefix + "' must be a mapping");
+  }
+  for (const auto& kv : node) {
+    std::string key = prefix.empty() ? kv.first.as<std::string>()
+                                     : prefix + "." + kv.first.as<std::string>();
+    if (kv.second.IsMap()) {
+      BERTH_RETURN_IF_ERROR(ApplyNode(kv.second, key, cfg));
+      continue;
+    }
+    const Setting* s = FindSetting(key);
+    if (s == nullptr) return Status::InvalidArgument("config: unknown setting '" + key + "'");
+    if (!kv.second.IsScalar()) {
+      return Status::InvalidArgument("config: '" + key + "' must be a single value");
+    }
+    BERTH_RETURN_IF_ERROR(s->set(cfg, kv.second.Scalar()));
+  }
+  return {};
+}
+
+}  // namespace
+
+Status LoadYamlFile(const std::string& path, Config& cfg) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("config file " + path + ": " + e.what());
+  }
+  if (root.IsNull()) return {};
+  try {
+    return ApplyNode(root, "", cfg);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("config file " + path + ": " + e.what());
+  }
+}
+
+Status ApplyEnvironment(const std::map<std::string, std::string>& env, Config& cfg) {
+  for (const auto& s : Settings()) {
+    auto it = env.find(EnvName(s.key));
+    if (it == env.end()) continue;
+    Status st = s.set(cfg, it->second);
+    if (!st.ok()) return Status::InvalidArgument(it->first + ": " + st.message());
+  }
+  return {};
+}
+
+std::map<std::string, std::string> BerthEnvironment() {
+  std::map<std::string, std::string> out;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view kv(*e);
+    if (!kv.starts_with("BERTH_")) continue;
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    out.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  return out;
+}
+
+Status Validate(const Config& cfg) {
+  auto colon = cfg.listen.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == cfg.listen.size()) {
+    return Status::InvalidArgument("listen: expected HOST:PORT, got '" + cfg.listen + "'");
+  }
+  if (cfg.data_dir.empty()) return Status::InvalidArgument("data_dir: must not be empty");
+  if (cfg.http.idle_timeout_seconds <= 0 || cfg.http.read_timeout_seconds <= 0) {
+    return Status::InvalidArgument("http timeouts must be positive");
+  }
+  if (cfg.http.max_header_bytes < 1024) {
+    return Status::InvalidArgument("http.max_header_bytes: must be at least 1024");
+  }
+  if (cfg.http.io_threads < 0 || cfg.http.blocking_threads < 1) {
+    return Status::InvalidArgument("http.io_threads must be >= 0, http.blocking_threads >= 1");
+  }
+  if (cfg.tls.cert.empty() != cfg.tls.key.empty()) {
+    return Status::InvalidArgument("tls.cert and tls.key must be set together");
+  }
+  if (cfg.uploads.expiry_seconds <= 0 || cfg.uploads.sweep_interval_seconds <= 0) {
+    return Status::InvalidArgument("uploads.expiry_seconds and sweep_interval must be positive");
+  }
+  if (cfg.limits.max_manifest_bytes < 1024) {
+    return Status::InvalidArgument("limits.max_manifest_bytes: must be at least 1024");
+  }
+  static const char* kLevels[] = {"trace", "debug", "info", "warn", "error"};
+  bool level_ok = false;
+  for (const char* l : kLevels) level_ok |= cfg.log.level == l;
+  if (!level_ok) {
+    return Status::InvalidArgument("log.level: expected trace|debug|info|warn|error, got '" +
+                                   cfg.log.level + "'");
+  }
+  return {};
+}
+
+}  // namespace berth::config

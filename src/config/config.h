@@ -1,0 +1,77 @@
+// Typed configuration for `berth serve`. Precedence: defaults < YAML file (--config)
+// < BERTH_* environment variables < command-line flags. Validated at startup.
+// Reference: docs/configuration.md.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "base/status.h"
+
+namespace berth::config {
+
+struct HttpConfig {
+  // Close a keep-alive connection idle this long. Default: 60.
+  int idle_timeout_seconds = 60;
+  // Abort a request whose body stalls this long between bytes. Default: 60.
+  int read_timeout_seconds = 60;
+  // Largest request header block accepted (431 above). Default: 16384.
+  uint32_t max_header_bytes = 16 * 1024;
+  // I/O threads; 0 = one per core. Default: 0.
+  int io_threads = 0;
+  // Threads for blocking storage work (SQLite, fsync). Default: 4.
+  int blocking_threads = 4;
+};
+
+struct TlsConfig {
+  // PEM certificate chain and private key; both empty = plain HTTP. Default: empty.
+  std::string cert;
+  std::string key;
+  bool enabled() const { return !cert.empty(); }
+};
+
+struct UploadConfig {
+  // Upload sessions untouched this long are removed with their bytes. Default: 86400 (24 h).
+  int64_t expiry_seconds = 24 * 3600;
+  // How often the sweeper runs. Default: 600.
+  int64_t sweep_interval_seconds = 600;
+};
+
+struct LimitsConfig {
+  // Largest manifest accepted (413 above). Default: 4 MiB, as on ECR.
+  uint64_t max_manifest_bytes = 4 * 1024 * 1024;
+};
+
+struct LogConfig {
+  // trace, debug, info, warn, error. Default: info.
+  std::string level = "info";
+  // Access log on stdout: true = one line per request. Default: true.
+  bool access_log = true;
+};
+
+struct Config {
+  // Address to listen on. Default: 0.0.0.0:5000.
+  std::string listen = "0.0.0.0:5000";
+  // Data directory (blobs, uploads, meta.db). Default: ./berth-data.
+  std::string data_dir = "./berth-data";
+  // Create a repository on first push instead of refusing with NAME_UNKNOWN. Default: false.
+  bool create_on_push = false;
+  HttpConfig http;
+  TlsConfig tls;
+  UploadConfig uploads;
+  LimitsConfig limits;
+  LogConfig log;
+};
+
+// Overlays a YAML file onto `cfg`. Unknown keys are errors (a typo must not pass silently).
+Status LoadYamlFile(const std::string& path, Config& cfg);
+// Overlays BERTH_* variables from `env` (name → value), e.g. BERTH_LISTEN,
+// BERTH_DATA_DIR, BERTH_CREATE_ON_PUSH, BERTH_HTTP_IDLE_TIMEOUT_SECONDS, BERTH_TLS_CERT.
+Status ApplyEnvironment(const std::map<std::string, std::string>& env, Config& cfg);
+// The process environment as a map (BERTH_* only).
+std::map<std::string, std::string> BerthEnvironment();
+// Checks ranges and combinations; the message says which key is wrong.
+Status Validate(const Config& cfg);
+
+}  // namespace berth::config

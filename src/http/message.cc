@@ -1,0 +1,95 @@
+#include "http/message.h"
+
+#include <boost/beast/http/fields.hpp>
+
+namespace berth::http {
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> Decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '%') {
+      if (i + 2 >= s.size()) return std::nullopt;
+      int hi = HexValue(s[i + 1]);
+      int lo = HexValue(s[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      char d = static_cast<char>(hi * 16 + lo);
+      if (d == '\0') return std::nullopt;
+      out += d;
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+std::optional<std::string_view> Request::Query(std::string_view key) const {
+  for (const auto& [k, v] : query) {
+    if (k == key) return std::string_view(v);
+  }
+  return std::nullopt;
+}
+
+std::string_view Request::Header(bhttp::field f) const {
+  auto it = headers->find(f);
+  return it == headers->end() ? std::string_view() : std::string_view(it->value());
+}
+
+std::vector<std::string_view> Request::HeaderList(bhttp::field f) const {
+  std::vector<std::string_view> out;
+  auto [begin, end] = headers->equal_range(f);
+  for (auto it = begin; it != end; ++it) {
+    std::string_view v = it->value();
+    while (!v.empty()) {
+      auto comma = v.find(',');
+      std::string_view item = Trim(v.substr(0, comma));
+      if (!item.empty()) out.push_back(item);
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query) {
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view item = query.substr(0, amp);
+    if (!item.empty()) {
+      auto eq = item.find('=');
+      std::string_view k = item.substr(0, eq);
+      std::string_view v = eq == std::string_view::npos ? std::string_view() : item.substr(eq + 1);
+      auto dk = Decode(k, true);
+      auto dv = Decode(v, true);
+      out.emplace_back(dk ? *dk : std::string(k), dv ? *dv : std::string(v));
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+std::optional<std::string> DecodePath(std::string_view path) { return Decode(path, false); }
+
+}  // namespace berth::http

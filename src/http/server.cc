@@ -1,0 +1,515 @@
+#include "http/server.h"
+
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+namespace berth::http {
+namespace {
+
+namespace beast = boost::beast;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using asio::use_awaitable;
+using namespace std::chrono_literals;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+std::string NewRequestId() {
+  unsigned char b[8];
+  RAND_bytes(b, sizeof b);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s(16, '0');
+  for (int i = 0; i < 8; ++i) {
+    s[2 * i] = kHex[b[i] >> 4];
+    s[2 * i + 1] = kHex[b[i] & 15];
+  }
+  return s;
+}
+
+// Per-connection state visible to the shutdown logic.
+struct Connection {
+  asio::any_io_executor executor;
+  std::function<void()> cancel;  // closes the socket; run on `executor`
+  std::atomic<bool> idle{true};
+};
+
+template <class Stream>
+class ParserBodyReader final : public BodyReader {
+ public:
+  ParserBodyReader(Stream& stream, beast::flat_buffer& buffer,
+                   bhttp::request_parser<bhttp::buffer_body>& parser, int read_timeout_seconds)
+      : stream_(stream), buffer_(buffer), parser_(parser), timeout_(read_timeout_seconds) {
+    auto& req = parser_.get();
+    auto expect = req.find(bhttp::field::expect);
+    need_continue_ = expect != req.end() && beast::iequals(expect->value(), "100-continue");
+    if (parser_.content_length()) content_length_ = *parser_.content_length();
+  }
+
+  asio::awaitable<Result<size_t>> Read(std::span<char> out) override {
+    if (parser_.is_done() || out.empty()) co_return size_t{0};
+    if (need_continue_) {
+      // Solicit the body only when a handler actually wants it.
+      need_continue_ = false;
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(timeout_));
+      auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(kContinue), kTuple);
+      if (ec) co_return Status(Code::kAborted, "writing 100 Continue: " + ec.message());
+    }
+    while (true) {
+      auto& body = parser_.get().body();
+      body.data = out.data();
+      body.size = out.size();
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(timeout_));
+      auto [ec, n] = co_await bhttp::async_read(stream_, buffer_, parser_, kTuple);
+      if (ec == bhttp::error::need_buffer) ec = {};
+      size_t got = out.size() - parser_.get().body().size;
+      if (ec) {
+        failed_ = true;
+        co_return Status(Code::kAborted, "reading request body: " + ec.message());
+      }
+      read_ += got;
+      if (got > 0 || parser_.is_done()) co_return got;
+    }
+  }
+
+  std::optional<uint64_t> content_length() const override { return content_length_; }
+  bool done() const override { return parser_.is_done(); }
+  uint64_t bytes_read() const override { return read_; }
+  bool failed() const { return failed_; }
+
+ private:
+  Stream& stream_;
+  beast::flat_buffer& buffer_;
+  bhttp::request_parser<bhttp::buffer_body>& parser_;
+  int timeout_;
+  bool need_continue_ = false;
+  bool failed_ = false;
+  std::optional<uint64_t> content_length_;
+  uint64_t read_ = 0;
+};
+
+template <class Stream>
+constexpr bool kIsTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+}  // namespace
+
+struct Server::Impl {
+  ServerOptions options;
+  Handler handler;
+  metrics::Metrics& metrics;
+  asio::io_context ioc;
+  tcp::acceptor acceptor{ioc};
+  std::unique_ptr<ssl::context> tls;
+  std::atomic<bool> stopping{false};
+  std::mutex mu;
+  std::set<std::shared_ptr<Connection>> connections;  // guarded by mu
+  std::vector<std::unique_ptr<asio::steady_timer>> timers;
+
+  Impl(ServerOptions o, Handler h, metrics::Metrics& m)
+      : options(std::move(o)), handler(std::move(h)), metrics(m), ioc(options.io_threads) {}
+
+  asio::awaitable<void> AcceptLoop() {
+    while (!stopping) {
+      auto [ec, sock] = co_await acceptor.async_accept(asio::make_strand(ioc), kTuple);
+      if (ec) {
+        if (stopping || ec == asio::error::operation_aborted) break;
+        spdlog::warn("accept failed error=\"{}\"", ec.message());
+        // EMFILE and friends: back off instead of spinning.
+        asio::steady_timer t(ioc, 50ms);
+        co_await t.async_wait(kTuple);
+        continue;
+      }
+      auto ex = sock.get_executor();
+      asio::co_spawn(ex, Accepted(std::move(sock)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> Accepted(tcp::socket sock) {
+    metrics.ConnectionOpened();
+    auto conn = std::make_shared<Connection>();
+    conn->executor = sock.get_executor();
+    {
+      std::lock_guard lock(mu);
+      connections.insert(conn);
+    }
+    try {
+      co_await Sniff(std::move(sock), conn);
+    } catch (const std::exception& e) {
+      spdlog::error("connection failed error=\"{}\"", e.what());
+    }
+    {
+      std::lock_guard lock(mu);
+      connections.erase(conn);
+    }
+    metrics.ConnectionClosed();
+  }
+
+  // Peeks at the first byte: 0x16 is a TLS handshake record.
+  asio::awaitable<void> Sniff(tcp::socket sock, std::shared_ptr<Connection> conn) {
+    beast::tcp_stream stream(std::move(sock));
+    conn->cancel = [&stream] {
+      beast::error_code ec;
+      stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+      stream.socket().close(ec);
+    };
+    // Runs on this connection's strand before the streams die, so a cancel posted by
+    // Shutdown() never touches a destroyed stream.
+    struct ClearCancel {
+      Connection& c;
+      ~ClearCancel() { c.cancel = nullptr; }
+    } clear_cancel{*conn};
+    if (stopping) co_return;
+    stream.expires_after(std::chrono::seconds(options.idle_timeout_seconds));
+    unsigned char first = 0;
+    while (true) {
+      auto [ec] = co_await stream.socket().async_wait(tcp::socket::wait_read, kTuple);
+      if (ec) co_return;
+      ssize_t n = ::recv(stream.socket().native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n == 1) break;
+      if (n == 0) co_return;
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) co_return;
+    }
+    if (first != 0x16) {
+      co_await Serve(stream, *conn);
+      co_return;
+    }
+    if (!tls) {
+      // A TLS ClientHello on the plain port: answer in HTTP so that clients with an
+      // "insecure registry" setting (docker) fall back to plain HTTP.
+      static constexpr std::string_view kReply =
+          "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+          "Content-Length: 52\r\n\r\nClient sent an HTTPS request to a plain HTTP server\n";
+      stream.expires_after(5s);
+      co_await asio::async_write(stream, asio::buffer(kReply), kTuple);
+      beast::error_code ec;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+      co_return;
+    }
+    beast::ssl_stream<beast::tcp_stream> tls_stream(std::move(stream), *tls);
+    conn->cancel = [&tls_stream] {
+      beast::error_code ec;
+      beast::get_lowest_layer(tls_stream).socket().close(ec);
+    };
+    ClearCancel clear_tls_cancel{*conn};
+    beast::get_lowest_layer(tls_stream).expires_after(30s);
+    auto [ec] = co_await tls_stream.async_handshake(ssl::stream_base::server, kTuple);
+    if (ec) {
+      spdlog::debug("tls handshake failed error=\"{}\"", ec.message());
+      co_return;
+    }
+    co_await Serve(tls_stream, *conn);
+    beast::get_lowest_layer(tls_stream).expires_after(5s);
+    co_await tls_stream.async_shutdown(kTuple);
+  }
+
+  template <class Stream>
+  asio::awaitable<void> Serve(Stream& stream, Connection& conn) {
+    beast::flat_buffer buffer;
+    std::string remote;
+    {
+      beast::error_code ec;
+      auto ep = beast::get_lowest_layer(stream).socket().remote_endpoint(ec);
+      if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+    }
+    while (!stopping) {
+      bhttp::request_parser<bhttp::buffer_body> parser;
+      parser.header_limit(options.max_header_bytes);
+      parser.body_limit(boost::none);  // handlers bound what they buffer
+      conn.idle = true;
+      if (stopping) break;
+      beast::get_lowest_layer(stream).expires_after(
+          std::chrono::seconds(options.idle_timeout_seconds));
+      auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
+      conn.idle = false;
+      if (ec) {
+        if (ec == bhttp::error::header_limit) {
+          co_await WriteSimple(stream, bhttp::status::request_header_fields_too_large,
+                               "request headers exceed the limit of " +
+                                   std::to_string(options.max_header_bytes) + " bytes");
+        } else if (ec != bhttp::error::end_of_stream && ec != beast::error::timeout &&
+                   ec != asio::error::operation_aborted && ec != asio::error::eof &&
+                   ec != asio::error::connection_reset && n > 0) {
+          co_await WriteSimple(stream, bhttp::status::bad_request,
+                               "malformed HTTP request: " + ec.message());
+        }
+        break;
+      }
+      auto start = std::chrono::steady_clock::now();
+      auto& hdr = parser.get();
+      ParserBodyReader<Stream> body(stream, buffer, parser, options.read_timeout_seconds);
+      Request req;
+      req.method = hdr.method();
+      req.method_string = hdr.method_string();
+      req.target = hdr.target();
+      std::string_view target = req.target;
+      auto qpos = target.find('?');
+      auto path = DecodePath(target.substr(0, qpos));
+      if (qpos != std::string_view::npos) req.query = ParseQuery(target.substr(qpos + 1));
+      req.headers = &hdr.base();
+      req.body = &body;
+      req.request_id = NewRequestId();
+      req.remote = remote;
+
+      Response res;
+      if (!path) {
+        res.status = bhttp::status::bad_request;
+        res.headers.set(bhttp::field::content_type, "text/plain");
+        res.body = "malformed percent-encoding in the request path\n";
+      } else {
+        req.path = std::move(*path);
+        try {
+          res = co_await handler(req);
+        } catch (const std::exception& e) {
+          spdlog::error("handler threw request_id={} error=\"{}\"", req.request_id, e.what());
+          res = Response();
+          res.status = bhttp::status::internal_server_error;
+          res.headers.set(bhttp::field::content_type, "application/json");
+          res.body =
+              R"({"errors":[{"code":"UNKNOWN","message":"internal error; see the server log","detail":")" +
+              req.request_id + "\"}]}";
+        }
+      }
+      // A body the handler did not read (an error before it needed it) can't be skipped
+      // cheaply and safely: close the connection after answering.
+      bool keep_alive =
+          hdr.keep_alive() && !res.close && !stopping && body.done() && !body.failed();
+      res.headers.set("X-Request-Id", req.request_id);
+      uint64_t sent = 0;
+      bool ok = true;
+      if (!body.failed()) {
+        auto wr = co_await WriteResponse(stream, req, res, keep_alive);
+        ok = wr.ok();
+        if (ok) sent = *wr;
+      }
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      int status = body.failed() ? 499 : static_cast<int>(res.status);
+      metrics.ObserveRequest(req.route, req.method_string, status, secs, body.bytes_read(), sent);
+      if (options.access_log) {
+        spdlog::info(
+            "request request_id={} remote={} method={} path=\"{}\" route={} status={} "
+            "bytes_in={} bytes_out={} duration_ms={:.3f} user_agent=\"{}\"",
+            req.request_id, remote, req.method_string, req.target.substr(0, 512), req.route,
+            status, body.bytes_read(), sent, secs * 1000, req.Header(bhttp::field::user_agent));
+      }
+      if (!ok || !keep_alive) break;
+    }
+    beast::error_code ec;
+    beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  template <class Stream>
+  asio::awaitable<void> WriteSimple(Stream& stream, bhttp::status status, std::string message) {
+    bhttp::response<bhttp::string_body> res{status, 11};
+    res.set(bhttp::field::content_type, "text/plain");
+    res.set(bhttp::field::connection, "close");
+    res.body() = std::move(message) + "\n";
+    res.prepare_payload();
+    beast::get_lowest_layer(stream).expires_after(5s);
+    co_await bhttp::async_write(stream, res, kTuple);
+  }
+
+  template <class Stream>
+  asio::awaitable<Result<uint64_t>> WriteResponse(Stream& stream, const Request& req,
+                                                  Response& res, bool keep_alive) {
+    auto& lowest = beast::get_lowest_layer(stream);
+    lowest.expires_after(std::chrono::seconds(options.idle_timeout_seconds));
+    bool head = req.method == bhttp::verb::head;
+    if (res.file || res.head_length) {
+      bhttp::response<bhttp::empty_body> msg{res.status, 11};
+      for (const auto& f : res.headers) msg.insert(f.name_string(), f.value());
+      uint64_t length = res.file ? res.file->length : *res.head_length;
+      msg.content_length(length);
+      msg.keep_alive(keep_alive);
+      bhttp::response_serializer<bhttp::empty_body> sr{msg};
+      auto [ec, n] = co_await bhttp::async_write_header(stream, sr, kTuple);
+      if (ec) co_return Status(Code::kAborted, ec.message());
+      if (head || !res.file) co_return uint64_t{0};
+      co_return co_await SendFile(stream, *res.file);
+    }
+    bhttp::response<bhttp::string_body> msg{res.status, 11};
+    for (const auto& f : res.headers) msg.insert(f.name_string(), f.value());
+    uint64_t size = res.body.size();
+    msg.body() = std::move(res.body);
+    msg.keep_alive(keep_alive);
+    msg.prepare_payload();
+    if (head) msg.body().clear();
+    auto [ec, n] = co_await bhttp::async_write(stream, msg, kTuple);
+    if (ec) co_return Status(Code::kAborted, ec.message());
+    co_return head ? 0 : size;
+  }
+
+  template <class Stream>
+  asio::awaitable<Result<uint64_t>> SendFile(Stream& stream, FileBody& file) {
+    auto& lowest = beast::get_lowest_layer(stream);
+    int fd = file.reader->native_fd();
+    if constexpr (!kIsTls<Stream>) {
+      if (fd >= 0) {
+        // Zero-copy: the kernel moves page-cache pages to the socket.
+        auto& sock = lowest.socket();
+        sock.native_non_blocking(true);
+        off_t off = static_cast<off_t>(file.offset);
+        uint64_t remaining = file.length;
+        asio::steady_timer timer(sock.get_executor());
+        while (remaining > 0) {
+          size_t chunk = static_cast<size_t>(std::min<uint64_t>(remaining, 1ULL << 30));
+          ssize_t n = ::sendfile(sock.native_handle(), fd, &off, chunk);
+          if (n > 0) {
+            remaining -= static_cast<uint64_t>(n);
+            continue;
+          }
+          if (n == 0) co_return Status::Corruption("blob shorter than its recorded size");
+          if (errno == EINTR) continue;
+          if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            co_return Status::FromErrno("sendfile", errno);
+          }
+          using namespace asio::experimental::awaitable_operators;
+          timer.expires_after(std::chrono::seconds(options.idle_timeout_seconds));
+          auto which = co_await (sock.async_wait(tcp::socket::wait_write, kTuple) ||
+                                 timer.async_wait(kTuple));
+          if (which.index() == 1) co_return Status(Code::kAborted, "client stopped reading");
+        }
+        co_return file.length;
+      }
+    }
+    std::vector<char> buf(256 * 1024);
+    uint64_t off = file.offset;
+    uint64_t remaining = file.length;
+    while (remaining > 0) {
+      size_t want = static_cast<size_t>(std::min<uint64_t>(remaining, buf.size()));
+      auto n = file.reader->ReadAt(off, std::span<char>(buf.data(), want));
+      if (!n.ok()) co_return n.status();
+      if (*n == 0) co_return Status::Corruption("blob shorter than its recorded size");
+      lowest.expires_after(std::chrono::seconds(options.idle_timeout_seconds));
+      auto [ec, w] = co_await asio::async_write(stream, asio::buffer(buf.data(), *n), kTuple);
+      if (ec) co_return Status(Code::kAborted, ec.message());
+      off += *n;
+      remaining -= *n;
+    }
+    co_return file.length;
+  }
+};
+
+Server::Server(ServerOptions options, Handler handler, metrics::Metrics& metrics)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler), metrics)) {}
+
+Server::~Server() = default;
+
+asio::any_io_executor Server::executor() { return impl_->ioc.get_executor(); }
+
+Result<uint16_t> Server::Listen() {
+  auto& o = impl_->options;
+  if (!o.tls_cert.empty()) {
+    auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
+    beast::error_code ec;
+    ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    ctx->use_certificate_chain_file(o.tls_cert, ec);
+    if (ec) return Status::InvalidArgument("tls.cert " + o.tls_cert + ": " + ec.message());
+    ctx->use_private_key_file(o.tls_key, ssl::context::pem, ec);
+    if (ec) return Status::InvalidArgument("tls.key " + o.tls_key + ": " + ec.message());
+    impl_->tls = std::move(ctx);
+  }
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(o.host, ec);
+  if (ec) return Status::InvalidArgument("listen: invalid address '" + o.host + "'");
+  tcp::endpoint ep(addr, o.port);
+  auto& acc = impl_->acceptor;
+  acc.open(ep.protocol(), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status::Unavailable("cannot listen on " + o.host + ":" + std::to_string(o.port) +
+                               ": " + ec.message());
+  }
+  return acc.local_endpoint().port();
+}
+
+void Server::Every(int64_t interval_seconds, std::function<asio::awaitable<void>()> fn) {
+  auto timer = std::make_unique<asio::steady_timer>(impl_->ioc);
+  asio::steady_timer* t = timer.get();
+  impl_->timers.push_back(std::move(timer));
+  asio::co_spawn(
+      impl_->ioc,
+      [this, t, interval_seconds, fn = std::move(fn)]() -> asio::awaitable<void> {
+        while (!impl_->stopping) {
+          t->expires_after(std::chrono::seconds(interval_seconds));
+          auto [ec] = co_await t->async_wait(kTuple);
+          if (ec || impl_->stopping) break;
+          try {
+            co_await fn();
+          } catch (const std::exception& e) {
+            spdlog::error("periodic task failed error=\"{}\"", e.what());
+          }
+        }
+      },
+      asio::detached);
+}
+
+void Server::Run() {
+  asio::co_spawn(impl_->ioc, impl_->AcceptLoop(), asio::detached);
+  asio::signal_set signals(impl_->ioc, SIGINT, SIGTERM);
+  signals.async_wait([this](const beast::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("shutting down signal={}", sig);
+    Shutdown();
+  });
+  std::vector<std::thread> threads;
+  for (int i = 1; i < impl_->options.io_threads; ++i) {
+    threads.emplace_back([this] { impl_->ioc.run(); });
+  }
+  impl_->ioc.run();
+  for (auto& t : threads) t.join();
+}
+
+void Server::Shutdown() {
+  asio::post(impl_->ioc, [this] {
+    if (impl_->stopping.exchange(true)) return;
+    beast::error_code ec;
+    impl_->acceptor.close(ec);
+    for (auto& t : impl_->timers) t->cancel();
+    asio::co_spawn(
+        impl_->ioc,
+        [this]() -> asio::awaitable<void> {
+          auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::seconds(impl_->options.shutdown_grace_seconds);
+          asio::steady_timer t(impl_->ioc);
+          while (true) {
+            std::vector<std::shared_ptr<Connection>> open;
+            {
+              std::lock_guard lock(impl_->mu);
+              open.assign(impl_->connections.begin(), impl_->connections.end());
+            }
+            bool force = std::chrono::steady_clock::now() > deadline;
+            for (auto& c : open) {
+              // Idle keep-alive connections close now; busy ones finish their request.
+              if (c->idle || force) {
+                asio::post(c->executor, [c] {
+                  if (c->cancel) c->cancel();
+                });
+              }
+            }
+            if (open.empty()) break;
+            t.expires_after(20ms);
+            co_await t.async_wait(kTuple);
+          }
+          impl_->ioc.stop();
+        },
+        asio::detached);
+  });
+}
+
+}  // namespace berth::http

@@ -1,0 +1,458 @@
+#include "registry/registry.h"
+
+#include <boost/json.hpp>
+
+#include "oci/media_types.h"
+#include "storage/keys.h"
+
+namespace berth::registry {
+namespace {
+
+namespace json = boost::json;
+
+bool IsStorageFailure(const Status& st) {
+  return st.Is(Code::kIoError) || st.Is(Code::kCorruption) || st.Is(Code::kInternal) ||
+         st.Is(Code::kUnavailable);
+}
+
+Status UploadNotFound(std::string_view id) {
+  return Status(Code::kUploadUnknown,
+                "upload session " + std::string(id) +
+                    " does not exist (it was completed, cancelled or expired); start a new "
+                    "upload with POST /v2/<name>/blobs/uploads/",
+                std::string(id));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- UploadAppender
+
+UploadAppender::~UploadAppender() {
+  if (!finished_ && registry_ != nullptr) (void)Finish();
+}
+
+Status UploadAppender::Write(std::span<const char> data) {
+  if (!write_error_.ok()) return write_error_;
+  Status st = writer_->Write(data);
+  if (!st.ok()) {
+    write_error_ = registry_->RecordStorageError(st);
+    return write_error_;
+  }
+  hasher_->Update(data);
+  return {};
+}
+
+uint64_t UploadAppender::offset() const { return writer_->size(); }
+
+Result<uint64_t> UploadAppender::Finish() {
+  finished_ = true;
+  Status st = writer_->Close();
+  uint64_t offset = writer_->size();
+  // On a failed write the file may hold bytes the hasher has not seen: drop the hash
+  // state so the next append rebuilds it from the bytes on disk.
+  bool consistent = st.ok() && write_error_.ok() && hasher_->size() == offset;
+  registry_->ReleaseHash(id_, consistent ? std::move(hasher_) : nullptr);
+  BERTH_RETURN_IF_ERROR(registry_->RecordStorageError(st));
+  Status upd = registry_->meta_.UpdateUpload(id_, offset, registry_->clock_.NowMillis());
+  BERTH_RETURN_IF_ERROR(registry_->RecordStorageError(upd));
+  if (!write_error_.ok()) return write_error_;
+  return offset;
+}
+
+// ---------------------------------------------------------------- Registry
+
+Registry::Registry(storage::BlobStore& blobs, storage::MetadataStore& meta, const Clock& clock,
+                   Options options)
+    : blobs_(blobs), meta_(meta), clock_(clock), options_(options) {}
+
+Registry::~Registry() = default;
+
+Status Registry::RecordStorageError(Status st) {
+  if (IsStorageFailure(st)) stats_.storage_errors.fetch_add(1, std::memory_order_relaxed);
+  return st;
+}
+
+Status Registry::CheckReady() { return RecordStorageError(meta_.Check()); }
+
+Result<std::vector<std::string>> Registry::Catalog(std::string_view after, size_t limit) {
+  return meta_.ListRepositories(after, limit);
+}
+
+Status Registry::RequireRepository(std::string_view repo) {
+  BERTH_RETURN_IF_ERROR(oci::ValidateRepositoryName(repo));
+  auto r = meta_.GetRepository(repo);
+  if (r.ok()) return {};
+  if (r.status().Is(Code::kNameUnknown) || r.status().Is(Code::kNotFound)) {
+    return Status(Code::kNameUnknown,
+                  "repository '" + std::string(repo) + "' does not exist in this registry",
+                  std::string(repo));
+  }
+  return RecordStorageError(r.status());
+}
+
+Status Registry::EnsureRepositoryForPush(std::string_view repo) {
+  Status st = RequireRepository(repo);
+  if (!st.Is(Code::kNameUnknown) || !options_.create_on_push) {
+    if (st.Is(Code::kNameUnknown)) {
+      return Status(Code::kNameUnknown,
+                    "repository '" + std::string(repo) +
+                        "' does not exist; create it first (or run the server with "
+                        "--create-on-push)",
+                    std::string(repo));
+    }
+    return st;
+  }
+  Status created = meta_.CreateRepository({std::string(repo), clock_.NowMillis()});
+  if (created.Is(Code::kAlreadyExists)) return {};  // a concurrent push created it
+  return RecordStorageError(created);
+}
+
+// ---- blobs
+
+Result<storage::BlobRecord> Registry::StatBlob(std::string_view repo, const oci::Digest& digest) {
+  BERTH_RETURN_IF_ERROR(RequireRepository(repo));
+  auto rec = meta_.GetLinkedBlob(repo, digest);
+  if (!rec.ok() && rec.status().Is(Code::kBlobUnknown)) {
+    return Status(Code::kBlobUnknown,
+                  "blob " + digest.str() + " is not in repository '" + std::string(repo) + "'",
+                  digest.str());
+  }
+  return rec;
+}
+
+Result<OpenedBlob> Registry::OpenBlob(std::string_view repo, const oci::Digest& digest) {
+  BERTH_ASSIGN_OR_RETURN(storage::BlobRecord rec, StatBlob(repo, digest));
+  auto reader = blobs_.Open(digest);
+  if (!reader.ok()) {
+    // Metadata says the blob exists but its bytes are gone: that is storage damage.
+    if (reader.status().Is(Code::kBlobUnknown)) {
+      return RecordStorageError(
+          Status::Corruption("blob " + digest.str() + " is recorded but missing from storage"));
+    }
+    return RecordStorageError(reader.status());
+  }
+  return OpenedBlob{rec, std::move(reader).value()};
+}
+
+Status Registry::DeleteBlob(std::string_view repo, const oci::Digest& digest) {
+  BERTH_RETURN_IF_ERROR(RequireRepository(repo));
+  Status st = meta_.UnlinkBlob(repo, digest);
+  if (st.Is(Code::kBlobUnknown)) {
+    return Status(Code::kBlobUnknown,
+                  "blob " + digest.str() + " is not in repository '" + std::string(repo) + "'",
+                  digest.str());
+  }
+  return RecordStorageError(st);
+}
+
+// ---- uploads
+
+Result<storage::UploadRecord> Registry::StartUpload(std::string_view repo) {
+  BERTH_RETURN_IF_ERROR(EnsureRepositoryForPush(repo));
+  storage::UploadRecord rec;
+  rec.id = storage::NewUploadId();
+  rec.repository = std::string(repo);
+  rec.created_at_ms = rec.updated_at_ms = clock_.NowMillis();
+  // Bytes first, then the session that points at them.
+  BERTH_RETURN_IF_ERROR(RecordStorageError(blobs_.CreateUpload(rec.id)));
+  Status st = meta_.CreateUpload(rec);
+  if (!st.ok()) {
+    (void)blobs_.DeleteUpload(rec.id);
+    return RecordStorageError(st);
+  }
+  {
+    std::lock_guard lock(mu_);
+    hashes_[rec.id].hasher = std::make_unique<oci::Hasher>();
+  }
+  stats_.uploads_in_progress.fetch_add(1, std::memory_order_relaxed);
+  return rec;
+}
+
+Result<storage::BlobRecord> Registry::Mount(std::string_view repo, std::string_view from,
+                                            const oci::Digest& digest) {
+  BERTH_RETURN_IF_ERROR(EnsureRepositoryForPush(repo));
+  BERTH_RETURN_IF_ERROR(oci::ValidateRepositoryName(from));
+  BERTH_ASSIGN_OR_RETURN(storage::BlobRecord rec, meta_.GetLinkedBlob(from, digest));
+  BERTH_RETURN_IF_ERROR(RecordStorageError(meta_.LinkBlob(repo, digest)));
+  return rec;
+}
+
+Result<storage::UploadRecord> Registry::GetUpload(std::string_view repo, std::string_view id) {
+  BERTH_RETURN_IF_ERROR(oci::ValidateRepositoryName(repo));
+  if (!storage::IsValidUploadId(id)) return UploadNotFound(id);
+  auto rec = meta_.GetUpload(id);
+  if (!rec.ok()) {
+    if (rec.status().Is(Code::kUploadUnknown) || rec.status().Is(Code::kNotFound)) {
+      return UploadNotFound(id);
+    }
+    return RecordStorageError(rec.status());
+  }
+  if (rec->repository != repo) return UploadNotFound(id);
+  return rec;
+}
+
+Result<std::unique_ptr<oci::Hasher>> Registry::RehashUpload(std::string_view id, uint64_t size,
+                                                            oci::DigestAlgorithm alg) {
+  auto hasher = std::make_unique<oci::Hasher>(alg);
+  if (size == 0) return hasher;
+  BERTH_ASSIGN_OR_RETURN(auto reader, blobs_.OpenUpload(id));
+  std::vector<char> buf(1 << 20);
+  uint64_t off = 0;
+  while (off < size) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - off));
+    BERTH_ASSIGN_OR_RETURN(size_t n, reader->ReadAt(off, std::span<char>(buf.data(), want)));
+    if (n == 0) return Status::Corruption("upload " + std::string(id) + " is shorter than recorded");
+    hasher->Update(std::span<const char>(buf.data(), n));
+    off += n;
+  }
+  return hasher;
+}
+
+void Registry::ReleaseHash(const std::string& id, std::unique_ptr<oci::Hasher> hasher) {
+  std::lock_guard lock(mu_);
+  auto it = hashes_.find(id);
+  if (it == hashes_.end()) return;  // cancelled or completed meanwhile
+  it->second.busy = false;
+  it->second.hasher = std::move(hasher);
+}
+
+Result<std::unique_ptr<UploadAppender>> Registry::BeginAppend(std::string_view repo,
+                                                               std::string_view id,
+                                                               std::optional<uint64_t> start) {
+  BERTH_ASSIGN_OR_RETURN(storage::UploadRecord rec, GetUpload(repo, id));
+  if (start && *start != rec.offset) {
+    return Status(Code::kRangeInvalid,
+                  "chunk starts at byte " + std::to_string(*start) + " but the upload has " +
+                      std::to_string(rec.offset) +
+                      " bytes; send the next chunk from the current offset (see the Range "
+                      "header of GET on the upload)",
+                  std::to_string(rec.offset));
+  }
+  std::unique_ptr<oci::Hasher> hasher;
+  {
+    std::lock_guard lock(mu_);
+    HashState& hs = hashes_[rec.id];
+    if (hs.busy) {
+      return Status(Code::kRangeInvalid,
+                    "another request is writing to upload " + rec.id + "; send chunks in order",
+                    std::to_string(rec.offset));
+    }
+    hs.busy = true;
+    hasher = std::move(hs.hasher);
+  }
+  auto fail = [&](Status st) -> Status {
+    ReleaseHash(rec.id, std::move(hasher));
+    return RecordStorageError(std::move(st));
+  };
+  if (hasher == nullptr || hasher->size() != rec.offset) {
+    auto rebuilt = RehashUpload(rec.id, rec.offset, oci::DigestAlgorithm::kSha256);
+    if (!rebuilt.ok()) return fail(rebuilt.status());
+    hasher = std::move(rebuilt).value();
+  }
+  auto writer = blobs_.AppendUpload(rec.id, rec.offset);
+  if (!writer.ok()) {
+    if (writer.status().Is(Code::kRangeInvalid)) {
+      // The file holds bytes the metadata never recorded (a crash mid-request): they were
+      // never acknowledged, so the client resends them; refuse rather than guess.
+      return fail(Status(Code::kRangeInvalid,
+                         "upload " + rec.id + " is inconsistent; restart the upload",
+                         std::to_string(rec.offset)));
+    }
+    return fail(writer.status());
+  }
+  auto app = std::unique_ptr<UploadAppender>(new UploadAppender());
+  app->registry_ = this;
+  app->id_ = rec.id;
+  app->writer_ = std::move(writer).value();
+  app->hasher_ = std::move(hasher);
+  return app;
+}
+
+Result<storage::BlobRecord> Registry::CompleteUpload(std::string_view repo, std::string_view id,
+                                                     const oci::Digest& digest) {
+  BERTH_ASSIGN_OR_RETURN(storage::UploadRecord rec, GetUpload(repo, id));
+  std::unique_ptr<oci::Hasher> hasher;
+  {
+    std::lock_guard lock(mu_);
+    HashState& hs = hashes_[rec.id];
+    if (hs.busy) {
+      return Status(Code::kRangeInvalid,
+                    "another request is writing to upload " + rec.id, std::to_string(rec.offset));
+    }
+    hs.busy = true;
+    hasher = std::move(hs.hasher);
+  }
+  if (hasher == nullptr || hasher->size() != rec.offset ||
+      hasher->algorithm() != digest.algorithm()) {
+    auto rebuilt = RehashUpload(rec.id, rec.offset, digest.algorithm());
+    if (!rebuilt.ok()) {
+      ReleaseHash(rec.id, nullptr);
+      return RecordStorageError(rebuilt.status());
+    }
+    hasher = std::move(rebuilt).value();
+  }
+  oci::Digest actual = hasher->Peek();
+  if (actual != digest) {
+    ReleaseHash(rec.id, std::move(hasher));
+    return Status(Code::kDigestInvalid,
+                  "the uploaded content has digest " + actual.str() + " (" +
+                      std::to_string(rec.offset) + " bytes), not " + digest.str(),
+                  digest.str());
+  }
+  // Bytes durable and in place first; then the metadata that makes them visible.
+  Status st = blobs_.CommitUpload(rec.id, digest);
+  if (!st.ok()) {
+    ReleaseHash(rec.id, nullptr);
+    return RecordStorageError(st);
+  }
+  storage::BlobRecord blob{digest, rec.offset, clock_.NowMillis()};
+  st = meta_.CommitBlob(repo, blob, rec.id);
+  {
+    std::lock_guard lock(mu_);
+    hashes_.erase(rec.id);
+  }
+  BERTH_RETURN_IF_ERROR(RecordStorageError(st));
+  stats_.uploads_in_progress.fetch_sub(1, std::memory_order_relaxed);
+  return blob;
+}
+
+Status Registry::CancelUpload(std::string_view repo, std::string_view id) {
+  BERTH_ASSIGN_OR_RETURN(storage::UploadRecord rec, GetUpload(repo, id));
+  // Metadata first: once the session is gone nobody can reach the bytes.
+  BERTH_RETURN_IF_ERROR(RecordStorageError(meta_.DeleteUpload(rec.id)));
+  {
+    std::lock_guard lock(mu_);
+    hashes_.erase(rec.id);
+  }
+  Status st = blobs_.DeleteUpload(rec.id);
+  if (!st.ok() && !st.Is(Code::kUploadUnknown)) return RecordStorageError(st);
+  stats_.uploads_in_progress.fetch_sub(1, std::memory_order_relaxed);
+  return {};
+}
+
+Result<size_t> Registry::SweepStaleUploads() {
+  int64_t cutoff = clock_.NowMillis() - options_.upload_expiry_ms;
+  size_t removed = 0;
+  while (true) {
+    BERTH_ASSIGN_OR_RETURN(auto stale, meta_.ListStaleUploads(cutoff, 256));
+    if (stale.empty()) break;
+    for (const auto& up : stale) {
+      {
+        std::lock_guard lock(mu_);
+        auto it = hashes_.find(up.id);
+        if (it != hashes_.end() && it->second.busy) continue;  // being written right now
+        hashes_.erase(up.id);
+      }
+      BERTH_RETURN_IF_ERROR(RecordStorageError(meta_.DeleteUpload(up.id)));
+      Status st = blobs_.DeleteUpload(up.id);
+      if (!st.ok() && !st.Is(Code::kUploadUnknown)) return RecordStorageError(st);
+      ++removed;
+    }
+    if (stale.size() < 256) break;
+  }
+  stats_.uploads_expired.fetch_add(removed, std::memory_order_relaxed);
+  stats_.uploads_in_progress.fetch_sub(static_cast<int64_t>(removed), std::memory_order_relaxed);
+  return removed;
+}
+
+// ---- manifests
+
+Result<storage::ManifestRecord> Registry::GetManifest(std::string_view repo,
+                                                       const oci::Reference& ref) {
+  BERTH_RETURN_IF_ERROR(oci::ValidateRepositoryName(repo));
+  auto rec = ref.is_digest() ? meta_.GetManifest(repo, ref.digest())
+                             : meta_.GetManifestByTag(repo, ref.tag());
+  if (rec.ok()) return rec;
+  if (rec.status().Is(Code::kManifestUnknown) || rec.status().Is(Code::kNotFound)) {
+    BERTH_RETURN_IF_ERROR(RequireRepository(repo));
+    return Status(Code::kManifestUnknown,
+                  "manifest '" + ref.str() + "' not found in repository '" + std::string(repo) +
+                      "'",
+                  ref.str());
+  }
+  if (rec.status().Is(Code::kNameUnknown)) return RequireRepository(repo);
+  return RecordStorageError(rec.status());
+}
+
+Result<PutManifestResult> Registry::PutManifest(std::string_view repo, const oci::Reference& ref,
+                                                std::string_view content_type,
+                                                std::string bytes) {
+  BERTH_RETURN_IF_ERROR(oci::ValidateRepositoryName(repo));
+  if (bytes.size() > options_.max_manifest_bytes) {
+    return Status(Code::kTooLarge,
+                  "manifest is " + std::to_string(bytes.size()) + " bytes; the limit is " +
+                      std::to_string(options_.max_manifest_bytes));
+  }
+  BERTH_ASSIGN_OR_RETURN(oci::ParsedManifest parsed, oci::ParseManifest(bytes, content_type));
+  oci::DigestAlgorithm alg =
+      ref.is_digest() ? ref.digest().algorithm() : oci::DigestAlgorithm::kSha256;
+  oci::Digest digest = oci::Digest::Of(bytes, alg);
+  if (ref.is_digest() && ref.digest() != digest) {
+    return Status(Code::kDigestInvalid,
+                  "manifest content has digest " + digest.str() + ", not " + ref.digest().str(),
+                  ref.digest().str());
+  }
+  BERTH_RETURN_IF_ERROR(EnsureRepositoryForPush(repo));
+
+  storage::ManifestRecord rec;
+  rec.repository = std::string(repo);
+  rec.digest = digest;
+  rec.media_type = parsed.media_type;
+  rec.artifact_type = parsed.artifact_type;
+  rec.size = static_cast<int64_t>(bytes.size());
+  rec.pushed_at_ms = clock_.NowMillis();
+  rec.subject = parsed.subject ? std::optional(parsed.subject->digest) : std::nullopt;
+  json::object ann;
+  for (const auto& [k, v] : parsed.annotations) ann[k] = v;
+  rec.annotations_json = json::serialize(ann);
+  for (const auto& d : parsed.blobs()) rec.blob_refs.push_back(d.digest);
+  for (const auto& d : parsed.manifests) rec.child_refs.push_back(d.digest);
+  rec.bytes = std::move(bytes);
+  Status st = meta_.PutManifest(rec, ref.is_digest() ? std::string_view() : ref.tag());
+  if (!st.ok()) return RecordStorageError(st);
+  return PutManifestResult{digest, rec.subject};
+}
+
+Status Registry::DeleteManifest(std::string_view repo, const oci::Reference& ref) {
+  BERTH_RETURN_IF_ERROR(RequireRepository(repo));
+  Status st = ref.is_digest() ? meta_.DeleteManifest(repo, ref.digest())
+                              : meta_.DeleteTag(repo, ref.tag());
+  if (st.Is(Code::kManifestUnknown) || st.Is(Code::kNotFound)) {
+    return Status(Code::kManifestUnknown,
+                  "manifest '" + ref.str() + "' not found in repository '" + std::string(repo) +
+                      "'",
+                  ref.str());
+  }
+  return RecordStorageError(st);
+}
+
+Result<std::vector<std::string>> Registry::ListTags(std::string_view repo, std::string_view after,
+                                                    size_t limit) {
+  BERTH_RETURN_IF_ERROR(RequireRepository(repo));
+  return meta_.ListTags(repo, after, limit);
+}
+
+Result<std::string> Registry::Referrers(std::string_view repo, const oci::Digest& subject,
+                                        std::string_view artifact_type) {
+  BERTH_RETURN_IF_ERROR(RequireRepository(repo));
+  BERTH_ASSIGN_OR_RETURN(auto refs, meta_.ListReferrers(repo, subject, artifact_type));
+  json::array manifests;
+  for (const auto& r : refs) {
+    json::object d;
+    d["mediaType"] = r.media_type;
+    d["digest"] = r.digest.str();
+    d["size"] = r.size;
+    if (!r.artifact_type.empty()) d["artifactType"] = r.artifact_type;
+    std::error_code ec;
+    json::value ann = json::parse(r.annotations_json, ec);
+    if (!ec && ann.is_object() && !ann.as_object().empty()) d["annotations"] = ann;
+    manifests.push_back(std::move(d));
+  }
+  json::object index;
+  index["schemaVersion"] = 2;
+  index["mediaType"] = oci::kOciIndex;
+  index["manifests"] = std::move(manifests);
+  return json::serialize(index);
+}
+
+}  // namespace berth::registry
