@@ -57,6 +57,7 @@ class Hasher {
 
   void Update(std::span<const char> data);
   void Update(std::string_view data) { Update(std::span<const char>(data.data(), data.size())); }
+  void Update(const std::string& data) { Update(std::string_view(data)); }
   // Bytes fed so far.
   uint64_t size() const { return size_; }
   DigestAlgorithm algorithm() const { return alg_; }

@@ -1,0 +1,80 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace berth::config {
+namespace {
+
+std::string WriteTemp(const std::string& text) {
+  char path[] = "/tmp/berth-config-XXXXXX";
+  int fd = mkstemp(path);
+  EXPECT_GE(fd, 0);
+  close(fd);
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(ConfigTest, DefaultsAreValid) {
+  Config c;
+  EXPECT_TRUE(Validate(c).ok());
+  EXPECT_EQ(c.listen, "0.0.0.0:5000");
+  EXPECT_FALSE(c.create_on_push);
+  EXPECT_EQ(c.uploads.expiry_seconds, 86400);
+  EXPECT_EQ(c.limits.max_manifest_bytes, 4u * 1024 * 1024);
+}
+
+TEST(ConfigTest, YamlThenEnvironmentOverride) {
+  std::string path = WriteTemp(
+      "listen: 127.0.0.1:6000\ncreate_on_push: true\nhttp:\n  idle_timeout_seconds: 5\n"
+      "uploads:\n  expiry_seconds: 10\n");
+  Config c;
+  ASSERT_TRUE(LoadYamlFile(path, c).ok());
+  EXPECT_EQ(c.listen, "127.0.0.1:6000");
+  EXPECT_TRUE(c.create_on_push);
+  EXPECT_EQ(c.http.idle_timeout_seconds, 5);
+  ASSERT_TRUE(ApplyEnvironment({{"BERTH_LISTEN", "127.0.0.1:7000"},
+                                {"BERTH_HTTP_IDLE_TIMEOUT_SECONDS", "9"},
+                                {"BERTH_CREATE_ON_PUSH", "false"}},
+                               c)
+                  .ok());
+  EXPECT_EQ(c.listen, "127.0.0.1:7000");
+  EXPECT_EQ(c.http.idle_timeout_seconds, 9);
+  EXPECT_FALSE(c.create_on_push);
+  EXPECT_EQ(c.uploads.expiry_seconds, 10);
+  std::remove(path.c_str());
+}
+
+TEST(ConfigTest, UnknownKeyIsAnErrorNamingIt) {
+  std::string path = WriteTemp("http:\n  idle_timout_seconds: 5\n");
+  Config c;
+  Status st = LoadYamlFile(path, c);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("http.idle_timout_seconds"), std::string::npos);
+  std::remove(path.c_str());
+}
+
+TEST(ConfigTest, BadValuesAreRejected) {
+  Config c;
+  EXPECT_FALSE(ApplyEnvironment({{"BERTH_HTTP_IO_THREADS", "two"}}, c).ok());
+  EXPECT_FALSE(ApplyEnvironment({{"BERTH_CREATE_ON_PUSH", "maybe"}}, c).ok());
+  Config d;
+  d.listen = "no-port";
+  EXPECT_FALSE(Validate(d).ok());
+  Config e;
+  e.tls.cert = "/x.pem";
+  EXPECT_FALSE(Validate(e).ok());  // key missing
+  Config f;
+  f.log.level = "verbose";
+  EXPECT_FALSE(Validate(f).ok());
+}
+
+TEST(ConfigTest, MissingFileIsAnError) {
+  Config c;
+  EXPECT_FALSE(LoadYamlFile("/nonexistent/berth.yaml", c).ok());
+}
+
+}  // namespace
+}  // namespace berth::config

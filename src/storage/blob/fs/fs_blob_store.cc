@@ -1,0 +1,369 @@
+// Local-filesystem BlobStore.
+//
+// Layout: root/<key> for every key from storage/keys.h. An upload is a plain file
+// under root/uploads/ that grows by write(2); committing it fsyncs the file and
+// renames it to its blob path (same file system, so rename(2) is atomic), then
+// fsyncs the blob's directory. A crash therefore leaves either the upload or the
+// complete blob, never a partial blob under blobs/.
+//
+// Writers hold an exclusive flock(2) on the upload file; CommitUpload takes the same
+// lock, so bytes can never be appended to a file after it became a blob, and two
+// writers can never interleave in one upload (the second one gets kRangeInvalid).
+//
+// The store itself has no mutable state: every method is a few system calls on paths,
+// so it is thread-safe without locks.
+#include "storage/blob/fs/fs_blob_store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "storage/keys.h"
+
+namespace berth::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Owns a file descriptor.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() { Reset(); }
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  void Reset() {
+    // close(2) must not be retried on EINTR on Linux: the descriptor is already gone.
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+int OpenRetry(const char* path, int flags, mode_t mode = 0) {
+  int fd;
+  do {
+    fd = ::open(path, flags | O_CLOEXEC, mode);
+  } while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+int FlockRetry(int fd, int op) {
+  int rc;
+  do {
+    rc = ::flock(fd, op);
+  } while (rc < 0 && errno == EINTR);
+  return rc;
+}
+
+Status FsyncFd(int fd, const std::string& what) {
+  if (::fsync(fd) != 0) return Status::FromErrno("fsync " + what, errno);
+  return Status::Ok();
+}
+
+Status FsyncDir(const fs::path& dir) {
+  UniqueFd fd(OpenRetry(dir.c_str(), O_RDONLY | O_DIRECTORY));
+  if (!fd.valid()) return Status::FromErrno("open directory " + dir.string(), errno);
+  return FsyncFd(fd.get(), dir.string());
+}
+
+Status BlobUnknown(const oci::Digest& digest) {
+  return Status(Code::kBlobUnknown, "blob " + digest.str() + " not found", digest.str());
+}
+
+Status UploadUnknown(std::string_view id) {
+  return Status(Code::kUploadUnknown, "upload " + std::string(id.substr(0, 64)) + " not found",
+                std::string(id.substr(0, 64)));
+}
+
+Status EmptyDigest() { return Status(Code::kDigestInvalid, "empty digest"); }
+
+class FsBlobReader final : public BlobReader {
+ public:
+  FsBlobReader(UniqueFd fd, uint64_t size) : fd_(std::move(fd)), size_(size) {}
+
+  uint64_t size() const override { return size_; }
+
+  Result<size_t> ReadAt(uint64_t offset, std::span<char> out) override {
+    size_t total = 0;
+    while (total < out.size()) {
+      ssize_t n = ::pread(fd_.get(), out.data() + total, out.size() - total,
+                          static_cast<off_t>(offset + total));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Status::FromErrno("read blob", errno);
+      }
+      if (n == 0) break;  // end of file
+      total += static_cast<size_t>(n);
+    }
+    return total;
+  }
+
+  int native_fd() const override { return fd_.get(); }
+
+ private:
+  UniqueFd fd_;
+  uint64_t size_;
+};
+
+class FsBlobWriter final : public BlobWriter {
+ public:
+  // `fd` is open for appending and holds the upload's exclusive flock.
+  FsBlobWriter(UniqueFd fd, uint64_t size) : fd_(std::move(fd)), size_(size) {}
+
+  Status Write(std::span<const char> data) override {
+    if (!fd_.valid()) return Status::FailedPrecondition("blob writer is closed");
+    while (!data.empty()) {
+      ssize_t n = ::write(fd_.get(), data.data(), data.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        // Bytes already written stay: size() and the file agree, so the client can
+        // resume from the real offset.
+        return Status::FromErrno("write upload", errno);
+      }
+      size_ += static_cast<uint64_t>(n);
+      data = data.subspan(static_cast<size_t>(n));
+    }
+    return Status::Ok();
+  }
+
+  uint64_t size() const override { return size_; }
+
+  Status Close() override {
+    if (!fd_.valid()) return Status::Ok();
+    // The metadata store records the new offset right after this: the bytes must be
+    // durable first, or a crash would leave an offset beyond the end of the file.
+    Status st;
+    if (::fdatasync(fd_.get()) != 0) st = Status::FromErrno("fdatasync upload", errno);
+    fd_.Reset();  // also releases the flock
+    return st;
+  }
+
+ private:
+  UniqueFd fd_;
+  uint64_t size_;
+};
+
+class FsBlobStore final : public BlobStore {
+ public:
+  explicit FsBlobStore(fs::path root) : root_(std::move(root)) {}
+
+  Result<BlobStat> Stat(const oci::Digest& digest) override {
+    if (digest.empty()) return EmptyDigest();
+    struct stat st;
+    if (::stat(BlobPath(digest).c_str(), &st) != 0) {
+      if (errno == ENOENT || errno == ENOTDIR) return BlobUnknown(digest);
+      return Status::FromErrno("stat blob " + digest.str(), errno);
+    }
+    return BlobStat{static_cast<uint64_t>(st.st_size)};
+  }
+
+  Result<std::unique_ptr<BlobReader>> Open(const oci::Digest& digest) override {
+    if (digest.empty()) return EmptyDigest();
+    return OpenReader(
+        BlobPath(digest), [&] { return BlobUnknown(digest); }, "blob " + digest.str());
+  }
+
+  Status Delete(const oci::Digest& digest) override {
+    if (digest.empty()) return EmptyDigest();
+    if (::unlink(BlobPath(digest).c_str()) != 0) {
+      if (errno == ENOENT || errno == ENOTDIR) return BlobUnknown(digest);
+      return Status::FromErrno("delete blob " + digest.str(), errno);
+    }
+    return Status::Ok();
+  }
+
+  Status CreateUpload(std::string_view upload_id) override {
+    if (!IsValidUploadId(upload_id)) {
+      return Status::InvalidArgument("invalid upload id: expected 32 lower-case hex characters");
+    }
+    fs::path path = UploadPath(upload_id);
+    UniqueFd fd(OpenRetry(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644));
+    if (!fd.valid()) {
+      if (errno == EEXIST) {
+        return Status(Code::kAlreadyExists, "upload " + std::string(upload_id) + " already exists",
+                      std::string(upload_id));
+      }
+      return Status::FromErrno("create upload " + std::string(upload_id), errno);
+    }
+    // The session is recorded in the metadata store next; its file must outlive a crash.
+    return FsyncDir(root_ / "uploads");
+  }
+
+  Result<std::unique_ptr<BlobWriter>> AppendUpload(std::string_view upload_id,
+                                                   uint64_t expected_offset) override {
+    if (!IsValidUploadId(upload_id)) return UploadUnknown(upload_id);
+    fs::path path = UploadPath(upload_id);
+    BERTH_ASSIGN_OR_RETURN(UniqueFd fd, LockUpload(path, upload_id, O_WRONLY | O_APPEND));
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return Status::FromErrno("stat upload", errno);
+    uint64_t size = static_cast<uint64_t>(st.st_size);
+    if (size != expected_offset) {
+      return Status(Code::kRangeInvalid,
+                    "upload " + std::string(upload_id) + " holds " + std::to_string(size) +
+                        " bytes; a chunk must start at that offset, not at " +
+                        std::to_string(expected_offset),
+                    std::to_string(size));
+    }
+    return std::unique_ptr<BlobWriter>(std::make_unique<FsBlobWriter>(std::move(fd), size));
+  }
+
+  Result<uint64_t> UploadSize(std::string_view upload_id) override {
+    if (!IsValidUploadId(upload_id)) return UploadUnknown(upload_id);
+    struct stat st;
+    if (::stat(UploadPath(upload_id).c_str(), &st) != 0) {
+      if (errno == ENOENT) return UploadUnknown(upload_id);
+      return Status::FromErrno("stat upload", errno);
+    }
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  Result<std::unique_ptr<BlobReader>> OpenUpload(std::string_view upload_id) override {
+    if (!IsValidUploadId(upload_id)) return UploadUnknown(upload_id);
+    return OpenReader(
+        UploadPath(upload_id), [&] { return UploadUnknown(upload_id); },
+        "upload " + std::string(upload_id));
+  }
+
+  Status CommitUpload(std::string_view upload_id, const oci::Digest& digest) override {
+    if (!IsValidUploadId(upload_id)) return UploadUnknown(upload_id);
+    if (digest.empty()) return EmptyDigest();
+    fs::path upload = UploadPath(upload_id);
+    // Holding the writers' lock from here on guarantees that nobody appends to the
+    // inode once it is a blob. (A writer opened later finds the path gone.)
+    BERTH_ASSIGN_OR_RETURN(UniqueFd fd, LockUpload(upload, upload_id, O_RDONLY));
+
+    fs::path blob = BlobPath(digest);
+    struct stat st;
+    if (::stat(blob.c_str(), &st) == 0) {
+      // Blobs are immutable and content-addressed: the existing copy is the same bytes.
+      if (::unlink(upload.c_str()) != 0 && errno != ENOENT) {
+        return Status::FromErrno("remove upload " + std::string(upload_id), errno);
+      }
+      return Status::Ok();
+    }
+
+    BERTH_RETURN_IF_ERROR(FsyncFd(fd.get(), "upload " + std::string(upload_id)));
+    BERTH_RETURN_IF_ERROR(MakeDurableDirs(blob.parent_path()));
+    // rename(2) over an identical blob that a concurrent commit just created is fine.
+    if (::rename(upload.c_str(), blob.c_str()) != 0) {
+      return Status::FromErrno("commit upload " + std::string(upload_id) + " as " + digest.str(),
+                               errno);
+    }
+    // Committed bytes are read-only: a guard against anything writing into a blob.
+    (void)::fchmod(fd.get(), 0444);
+    // Both directory entries must reach the disk: the new blob and the gone upload.
+    BERTH_RETURN_IF_ERROR(FsyncDir(blob.parent_path()));
+    return FsyncDir(upload.parent_path());
+  }
+
+  Status DeleteUpload(std::string_view upload_id) override {
+    if (!IsValidUploadId(upload_id)) return UploadUnknown(upload_id);
+    if (::unlink(UploadPath(upload_id).c_str()) != 0) {
+      if (errno == ENOENT) return UploadUnknown(upload_id);
+      return Status::FromErrno("delete upload " + std::string(upload_id), errno);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  fs::path BlobPath(const oci::Digest& digest) const { return root_ / BlobKey(digest); }
+  fs::path UploadPath(std::string_view id) const { return root_ / UploadKey(id); }
+
+  template <typename MissingFn>
+  Result<std::unique_ptr<BlobReader>> OpenReader(const fs::path& path, MissingFn missing,
+                                                 const std::string& what) {
+    UniqueFd fd(OpenRetry(path.c_str(), O_RDONLY));
+    if (!fd.valid()) {
+      if (errno == ENOENT || errno == ENOTDIR) return missing();
+      return Status::FromErrno("open " + what, errno);
+    }
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return Status::FromErrno("stat " + what, errno);
+    return std::unique_ptr<BlobReader>(
+        std::make_unique<FsBlobReader>(std::move(fd), static_cast<uint64_t>(st.st_size)));
+  }
+
+  // Opens the upload file and takes its exclusive lock without waiting; kRangeInvalid
+  // when another writer holds it. Verifies that the locked inode is still the upload
+  // (a commit may have renamed it between open and flock).
+  Result<UniqueFd> LockUpload(const fs::path& path, std::string_view upload_id, int flags) {
+    UniqueFd fd(OpenRetry(path.c_str(), flags));
+    if (!fd.valid()) {
+      if (errno == ENOENT) return UploadUnknown(upload_id);
+      return Status::FromErrno("open upload " + std::string(upload_id), errno);
+    }
+    if (FlockRetry(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EWOULDBLOCK) {
+        return Status(Code::kRangeInvalid,
+                      "upload " + std::string(upload_id) + " is being written by another request",
+                      std::string(upload_id));
+      }
+      return Status::FromErrno("lock upload " + std::string(upload_id), errno);
+    }
+    struct stat by_fd, by_path;
+    if (::fstat(fd.get(), &by_fd) != 0) return Status::FromErrno("stat upload", errno);
+    if (::stat(path.c_str(), &by_path) != 0) {
+      if (errno == ENOENT) return UploadUnknown(upload_id);
+      return Status::FromErrno("stat upload", errno);
+    }
+    if (by_fd.st_ino != by_path.st_ino || by_fd.st_dev != by_path.st_dev) {
+      return UploadUnknown(upload_id);
+    }
+    return fd;
+  }
+
+  // mkdir -p under root_/blobs, fsyncing the parent of every directory it creates so the
+  // chain of entries leading to a committed blob is durable too.
+  Status MakeDurableDirs(const fs::path& dir) {
+    if (::mkdir(dir.c_str(), 0755) == 0) return FsyncDir(dir.parent_path());
+    if (errno == EEXIST) return Status::Ok();
+    if (errno != ENOENT || dir == root_ || !dir.has_parent_path()) {
+      return Status::FromErrno("create directory " + dir.string(), errno);
+    }
+    BERTH_RETURN_IF_ERROR(MakeDurableDirs(dir.parent_path()));
+    if (::mkdir(dir.c_str(), 0755) == 0) return FsyncDir(dir.parent_path());
+    if (errno == EEXIST) return Status::Ok();  // a concurrent commit made it
+    return Status::FromErrno("create directory " + dir.string(), errno);
+  }
+
+  const fs::path root_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<BlobStore>> OpenFsBlobStore(const std::filesystem::path& root) {
+  if (root.empty()) return Status::InvalidArgument("blob store root is empty");
+  std::error_code ec;
+  fs::path abs = fs::absolute(root, ec);
+  if (ec) return Status::FromErrno("resolve blob store root " + root.string(), ec.value());
+  for (const char* sub : {"blobs", "uploads"}) {
+    fs::create_directories(abs / sub, ec);
+    if (ec) {
+      return Status::FromErrno("create directory " + (abs / sub).string(), ec.value());
+    }
+  }
+  return std::unique_ptr<BlobStore>(std::make_unique<FsBlobStore>(std::move(abs)));
+}
+
+}  // namespace berth::storage

@@ -1,0 +1,1119 @@
+// SQLite MetadataStore.
+//
+// Connections. One writer connection and a pool of reader connections on the same
+// database file. WAL journal: readers see the last committed snapshot and never block
+// the writer nor each other. Each connection is used by one thread at a time
+// (SQLITE_OPEN_NOMUTEX) and caches its prepared statements.
+//
+// Writes: group commit. Every mutating method is a closure run by Write(). Callers
+// queue up; the one at the head of the queue (the leader) takes up to kMaxBatch queued
+// closures, runs them in one BEGIN IMMEDIATE ... COMMIT, each under its own SAVEPOINT
+// (so a closure that fails is rolled back alone), and wakes the others with their
+// results. With synchronous=FULL the COMMIT costs one fsync of the WAL however many
+// writers it carries; while it runs, newcomers queue for the next batch. A batch of one
+// is an ordinary transaction. A closure never sees another's uncommitted effects in a
+// way sequential execution would not: closures in a batch run one after another.
+//
+// Schema: versioned migrations in kMigrations, applied in order in one transaction at
+// open and recorded in schema_migrations (a table rather than PRAGMA user_version so that
+// the PostgreSQL backend can keep the same model).
+#include "storage/meta/sqlite/sqlite_metadata_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <limits>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "base/clock.h"
+
+namespace berth::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kBusyTimeoutMs = 10000;
+constexpr size_t kMaxIdleReaders = 16;
+constexpr size_t kMaxBatch = 128;
+
+// ---------------------------------------------------------------------------------------
+// Schema migrations. Append new steps; never edit a released one.
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE repositories (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, safe to cache
+  name       TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL
+);
+
+-- Every blob the registry holds, whatever repository (one copy per digest).
+CREATE TABLE blobs (
+  digest     TEXT PRIMARY KEY,
+  size       INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Which repository may see which blob.
+CREATE TABLE repo_blobs (
+  repo_id    INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+  digest     TEXT NOT NULL REFERENCES blobs(digest),
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (repo_id, digest)
+) WITHOUT ROWID;
+CREATE INDEX repo_blobs_by_digest ON repo_blobs(digest);
+
+CREATE TABLE manifests (
+  repo_id       INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+  digest        TEXT NOT NULL,
+  media_type    TEXT NOT NULL,
+  artifact_type TEXT NOT NULL DEFAULT '',
+  bytes         BLOB NOT NULL,
+  size          INTEGER NOT NULL,
+  pushed_at     INTEGER NOT NULL,
+  subject       TEXT,
+  annotations   TEXT NOT NULL DEFAULT '{}',
+  PRIMARY KEY (repo_id, digest)
+);
+CREATE INDEX manifests_by_subject ON manifests(repo_id, subject, digest)
+  WHERE subject IS NOT NULL;
+
+-- Image manifest -> blobs (config and layers).
+CREATE TABLE manifest_blobs (
+  repo_id         INTEGER NOT NULL,
+  manifest_digest TEXT NOT NULL,
+  blob_digest     TEXT NOT NULL,
+  PRIMARY KEY (repo_id, manifest_digest, blob_digest),
+  FOREIGN KEY (repo_id, manifest_digest) REFERENCES manifests(repo_id, digest)
+    ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX manifest_blobs_by_blob ON manifest_blobs(blob_digest);
+
+-- Index -> child manifests.
+CREATE TABLE manifest_children (
+  repo_id      INTEGER NOT NULL,
+  index_digest TEXT NOT NULL,
+  child_digest TEXT NOT NULL,
+  PRIMARY KEY (repo_id, index_digest, child_digest),
+  FOREIGN KEY (repo_id, index_digest) REFERENCES manifests(repo_id, digest)
+    ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX manifest_children_by_child ON manifest_children(repo_id, child_digest);
+
+CREATE TABLE tags (
+  repo_id    INTEGER NOT NULL,
+  tag        TEXT NOT NULL,
+  digest     TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (repo_id, tag),
+  FOREIGN KEY (repo_id, digest) REFERENCES manifests(repo_id, digest) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX tags_by_digest ON tags(repo_id, digest);
+
+CREATE TABLE uploads (
+  id          TEXT PRIMARY KEY,
+  repo_id     INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+  byte_offset INTEGER NOT NULL,
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX uploads_by_updated_at ON uploads(updated_at);
+CREATE INDEX uploads_by_repo ON uploads(repo_id);
+)sql"},
+};
+
+constexpr int kLatestVersion = kMigrations[std::size(kMigrations) - 1].version;
+
+// ---------------------------------------------------------------------------------------
+// SQLite errors -> Status.
+
+Status SqliteError(sqlite3* db, int rc, std::string_view what) {
+  std::string msg = "metadata store: ";
+  msg += what;
+  msg += ": ";
+  msg += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Status(Code::kUnavailable, std::move(msg));
+    case SQLITE_CONSTRAINT:
+      switch (rc) {
+        case SQLITE_CONSTRAINT_PRIMARYKEY:
+        case SQLITE_CONSTRAINT_UNIQUE:
+          return Status(Code::kAlreadyExists, std::move(msg));
+        case SQLITE_CONSTRAINT_FOREIGNKEY:
+          return Status(Code::kFailedPrecondition, std::move(msg));
+        default:
+          return Status(Code::kInvalidArgument, std::move(msg));
+      }
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+      return Status(Code::kIoError, std::move(msg));
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return Status(Code::kCorruption, std::move(msg));
+    case SQLITE_NOMEM:
+      return Status(Code::kUnavailable, std::move(msg));
+    default:
+      return Status(Code::kInternal, std::move(msg));
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Statements and connections.
+
+// A cached prepared statement in use; resets it (and its bindings) when destroyed.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  ~Stmt() {
+    if (stmt_ != nullptr) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
+  Stmt(Stmt&& other) noexcept
+      : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)), bind_rc_(other.bind_rc_) {}
+  Stmt& operator=(Stmt&&) = delete;
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& BindText(int i, std::string_view v) {
+    // An empty view may have a null data(), which SQLite would store as NULL.
+    const char* p = v.data() != nullptr ? v.data() : "";
+    Check(sqlite3_bind_text64(stmt_, i, p, v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+    return *this;
+  }
+  Stmt& BindBlob(int i, std::string_view v) {
+    if (v.empty()) {
+      Check(sqlite3_bind_zeroblob(stmt_, i, 0));
+    } else {
+      Check(sqlite3_bind_blob64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT));
+    }
+    return *this;
+  }
+  Stmt& BindInt(int i, int64_t v) {
+    Check(sqlite3_bind_int64(stmt_, i, v));
+    return *this;
+  }
+  Stmt& BindNull(int i) {
+    Check(sqlite3_bind_null(stmt_, i));
+    return *this;
+  }
+
+  // true: a row is available; false: done.
+  Result<bool> Step() {
+    if (bind_rc_ != SQLITE_OK) return SqliteError(db_, bind_rc_, "bind");
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return SqliteError(db_, rc, "step");
+  }
+  // Runs a statement that returns no rows (or whose rows are ignored).
+  Status Run() {
+    for (;;) {
+      BERTH_ASSIGN_OR_RETURN(bool row, Step());
+      if (!row) return Status::Ok();
+    }
+  }
+
+  bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::string Text(int col) const {
+    const unsigned char* p = sqlite3_column_text(stmt_, col);
+    if (p == nullptr) return {};
+    return std::string(reinterpret_cast<const char*>(p),
+                       static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+  std::string Blob(int col) const {
+    const void* p = sqlite3_column_blob(stmt_, col);
+    if (p == nullptr) return {};
+    return std::string(static_cast<const char*>(p),
+                       static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+
+ private:
+  void Check(int rc) {
+    if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+  int bind_rc_ = SQLITE_OK;
+};
+
+class Conn {
+ public:
+  enum class Role { kWriter, kReader };
+
+  static Result<std::unique_ptr<Conn>> Open(const fs::path& path, Role role) {
+    sqlite3* db = nullptr;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+    if (role == Role::kWriter) flags |= SQLITE_OPEN_CREATE;
+    int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+    auto conn = std::unique_ptr<Conn>(new Conn(db));  // owns db even when open failed
+    if (rc != SQLITE_OK) return SqliteError(db, rc, "open " + path.string());
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, kBusyTimeoutMs);
+    BERTH_RETURN_IF_ERROR(conn->Exec("PRAGMA foreign_keys = ON"));
+    BERTH_RETURN_IF_ERROR(conn->Exec("PRAGMA synchronous = FULL"));
+    if (role == Role::kWriter) {
+      BERTH_ASSIGN_OR_RETURN(Stmt mode, conn->Prepare("PRAGMA journal_mode = WAL"));
+      BERTH_ASSIGN_OR_RETURN(bool row, mode.Step());
+      if (!row || mode.Text(0) != "wal") {
+        return Status::IoError("metadata store: cannot enable WAL journal on " + path.string());
+      }
+    } else {
+      BERTH_RETURN_IF_ERROR(conn->Exec("PRAGMA query_only = ON"));
+    }
+    return conn;
+  }
+
+  ~Conn() {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close(db_);
+  }
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  sqlite3* db() const { return db_; }
+
+  // `sql` must be a string literal (the cache keys on its text, which must outlive it).
+  Result<Stmt> Prepare(std::string_view sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) {
+      sqlite3_stmt* stmt = nullptr;
+      int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                  SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+      if (rc != SQLITE_OK) return SqliteError(db_, rc, "prepare");
+      it = cache_.emplace(sql, stmt).first;
+    } else if (sqlite3_stmt_busy(it->second)) {
+      return Status::Internal("metadata store: statement used re-entrantly");
+    }
+    return Stmt(db_, it->second);
+  }
+
+  // Runs one cached statement that returns no rows we need.
+  Status Exec(std::string_view sql) {
+    BERTH_ASSIGN_OR_RETURN(Stmt stmt, Prepare(sql));
+    return stmt.Run();
+  }
+
+  // Runs a script of several statements (migrations); not cached.
+  Status ExecScript(const char* sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+      std::string what = err != nullptr ? err : "exec";
+      sqlite3_free(err);
+      return SqliteError(nullptr, rc, what);
+    }
+    return Status::Ok();
+  }
+
+  int64_t Changes() const { return sqlite3_changes64(db_); }
+  bool InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
+
+ private:
+  explicit Conn(sqlite3* db) : db_(db) {}
+
+  sqlite3* db_;
+  std::unordered_map<std::string_view, sqlite3_stmt*> cache_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Domain helpers.
+
+int64_t NowMillis() { return Clock::Real().NowMillis(); }
+
+int64_t ClampLimit(size_t limit) {
+  return static_cast<int64_t>(
+      std::min<uint64_t>(limit, static_cast<uint64_t>(std::numeric_limits<int64_t>::max())));
+}
+
+Status NameUnknown(std::string_view repo) {
+  return Status(Code::kNameUnknown, "repository " + std::string(repo) + " not found",
+                std::string(repo));
+}
+
+Status BlobNotLinked(std::string_view repo, const oci::Digest& digest) {
+  return Status(Code::kBlobUnknown,
+                "blob " + digest.str() + " is not in repository " + std::string(repo),
+                digest.str());
+}
+
+Status ManifestUnknown(std::string_view repo, const oci::Digest& digest) {
+  return Status(Code::kManifestUnknown,
+                "manifest " + digest.str() + " not found in repository " + std::string(repo),
+                digest.str());
+}
+
+Status TagUnknown(std::string_view repo, std::string_view tag) {
+  return Status(Code::kManifestUnknown,
+                "tag " + std::string(tag) + " not found in repository " + std::string(repo),
+                std::string(tag));
+}
+
+Status UploadUnknown(std::string_view id) {
+  return Status(Code::kUploadUnknown, "upload " + std::string(id) + " not found", std::string(id));
+}
+
+Result<oci::Digest> ParseStoredDigest(const std::string& s) {
+  auto d = oci::Digest::Parse(s);
+  if (!d.ok()) return Status::Corruption("metadata store: stored digest is invalid: " + s);
+  return d;
+}
+
+// Splits group_concat output ("a,b,c") into sorted digests.
+Result<std::vector<oci::Digest>> ParseDigestList(const std::string& s) {
+  std::vector<oci::Digest> out;
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t end = s.find(',', start);
+    if (end == std::string::npos) end = s.size();
+    BERTH_ASSIGN_OR_RETURN(oci::Digest d, ParseStoredDigest(s.substr(start, end - start)));
+    out.push_back(std::move(d));
+    start = end + 1;
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<int64_t> RepoId(Conn& c, std::string_view repo) {
+  BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT id FROM repositories WHERE name = ?1"));
+  s.BindText(1, repo);
+  BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return NameUnknown(repo);
+  return s.Int(0);
+}
+
+// The manifest columns ReadManifestRow expects; `m` is the manifests table.
+#define BERTH_MANIFEST_COLUMNS                                                         \
+  "m.digest, m.media_type, m.artifact_type, m.bytes, m.size, m.pushed_at, m.subject, " \
+  "m.annotations, "                                                                    \
+  "(SELECT group_concat(b.blob_digest) FROM manifest_blobs b "                         \
+  "  WHERE b.repo_id = m.repo_id AND b.manifest_digest = m.digest), "                  \
+  "(SELECT group_concat(c.child_digest) FROM manifest_children c "                     \
+  "  WHERE c.repo_id = m.repo_id AND c.index_digest = m.digest)"
+
+// The upload columns ReadUploadRow expects.
+#define BERTH_SELECT_UPLOADS                                        \
+  "SELECT u.id, r.name, u.byte_offset, u.created_at, u.updated_at " \
+  "FROM uploads u JOIN repositories r ON r.id = u.repo_id "
+
+// Decodes BERTH_MANIFEST_COLUMNS starting at column `first`.
+Result<ManifestRecord> ReadManifestRow(const Stmt& s, int first, std::string_view repo) {
+  ManifestRecord m;
+  m.repository = std::string(repo);
+  BERTH_ASSIGN_OR_RETURN(m.digest, ParseStoredDigest(s.Text(first)));
+  m.media_type = s.Text(first + 1);
+  m.artifact_type = s.Text(first + 2);
+  m.bytes = s.Blob(first + 3);
+  m.size = s.Int(first + 4);
+  m.pushed_at_ms = s.Int(first + 5);
+  if (!s.IsNull(first + 6)) {
+    BERTH_ASSIGN_OR_RETURN(m.subject, ParseStoredDigest(s.Text(first + 6)));
+  }
+  m.annotations_json = s.Text(first + 7);
+  BERTH_ASSIGN_OR_RETURN(m.blob_refs, ParseDigestList(s.Text(first + 8)));
+  BERTH_ASSIGN_OR_RETURN(m.child_refs, ParseDigestList(s.Text(first + 9)));
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------
+
+class SqliteMetadataStore final : public MetadataStore {
+ public:
+  using WriteFn = std::function<Status(Conn&)>;
+
+  SqliteMetadataStore(fs::path path, std::unique_ptr<Conn> writer)
+      : path_(std::move(path)), writer_(std::move(writer)) {}
+
+  Status Check() override {
+    return Read(false, [](Conn& c) -> Status {
+      BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT max(version) FROM schema_migrations"));
+      BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row || s.Int(0) != kLatestVersion) {
+        return Status::Internal("metadata store: unexpected schema version");
+      }
+      return Status::Ok();
+    });
+  }
+
+  // ---- repositories
+
+  Status CreateRepository(const RepositoryRecord& repo) override {
+    return Write([&](Conn& c) -> Status {
+      BERTH_ASSIGN_OR_RETURN(Stmt s,
+                             c.Prepare("INSERT INTO repositories(name, created_at) VALUES(?1, ?2) "
+                                       "ON CONFLICT(name) DO NOTHING"));
+      s.BindText(1, repo.name).BindInt(2, repo.created_at_ms);
+      BERTH_RETURN_IF_ERROR(s.Run());
+      if (c.Changes() == 0) {
+        return Status(Code::kAlreadyExists, "repository " + repo.name + " already exists",
+                      repo.name);
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<RepositoryRecord> GetRepository(std::string_view name) override {
+    return Read(false, [&](Conn& c) -> Result<RepositoryRecord> {
+      BERTH_ASSIGN_OR_RETURN(
+          Stmt s, c.Prepare("SELECT name, created_at FROM repositories WHERE name = ?1"));
+      s.BindText(1, name);
+      BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return NameUnknown(name);
+      return RepositoryRecord{s.Text(0), s.Int(1)};
+    });
+  }
+
+  Result<std::vector<std::string>> ListRepositories(std::string_view after, size_t limit) override {
+    return Read(false, [&](Conn& c) -> Result<std::vector<std::string>> {
+      BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT name FROM repositories WHERE name > ?1 "
+                                               "ORDER BY name LIMIT ?2"));
+      s.BindText(1, after).BindInt(2, ClampLimit(limit));
+      return Column(s);
+    });
+  }
+
+  Status DeleteRepository(std::string_view name, bool force) override {
+    return Write([&](Conn& c) -> Status {
+      BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, name));
+      if (!force) {
+        BERTH_ASSIGN_OR_RETURN(Stmt s,
+                               c.Prepare("SELECT 1 FROM manifests WHERE repo_id = ?1 LIMIT 1"));
+        s.BindInt(1, repo);
+        BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (row) {
+          return Status(Code::kFailedPrecondition,
+                        "repository " + std::string(name) +
+                            " still holds images; delete them first or force the deletion",
+                        std::string(name));
+        }
+      }
+      // Children before parents; the ON DELETE CASCADE clauses are a second line.
+      for (std::string_view sql : {
+               std::string_view("DELETE FROM tags WHERE repo_id = ?1"),
+               std::string_view("DELETE FROM manifest_children WHERE repo_id = ?1"),
+               std::string_view("DELETE FROM manifest_blobs WHERE repo_id = ?1"),
+               std::string_view("DELETE FROM manifests WHERE repo_id = ?1"),
+               std::string_view("DELETE FROM repo_blobs WHERE repo_id = ?1"),
+               std::string_view("DELETE FROM uploads WHERE repo_id = ?1"),
+               std::string_view("DELETE FROM repositories WHERE id = ?1"),
+           }) {
+        BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare(sql));
+        s.BindInt(1, repo);
+        BERTH_RETURN_IF_ERROR(s.Run());
+      }
+      return Status::Ok();
+    });
+  }
+
+  // ---- blobs
+
+  Status CommitBlob(std::string_view repository, const BlobRecord& blob,
+                    std::string_view upload_id) override {
+    if (blob.digest.empty()) return Status(Code::kDigestInvalid, "empty digest");
+    return Write([&](Conn& c) -> Status {
+      BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, repository));
+      int64_t created = blob.created_at_ms != 0 ? blob.created_at_ms : NowMillis();
+      {
+        BERTH_ASSIGN_OR_RETURN(
+            Stmt s, c.Prepare("INSERT INTO blobs(digest, size, created_at) VALUES(?1, ?2, ?3) "
+                              "ON CONFLICT(digest) DO NOTHING"));
+        s.BindText(1, blob.digest.str())
+            .BindInt(2, static_cast<int64_t>(blob.size))
+            .BindInt(3, created);
+        BERTH_RETURN_IF_ERROR(s.Run());
+      }
+      BERTH_RETURN_IF_ERROR(Link(c, repo, blob.digest, created));
+      if (!upload_id.empty()) {
+        BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare("DELETE FROM uploads WHERE id = ?1"));
+        s.BindText(1, upload_id);
+        BERTH_RETURN_IF_ERROR(s.Run());
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<BlobRecord> GetLinkedBlob(std::string_view repository,
+                                   const oci::Digest& digest) override {
+    // One indexed query on the hot path; the LEFT JOINs tell a missing repository
+    // (no row) from a missing link (NULL blob columns).
+    return Read(false, [&](Conn& c) -> Result<BlobRecord> {
+      BERTH_ASSIGN_OR_RETURN(
+          Stmt s, c.Prepare("SELECT b.size, b.created_at, b.digest IS NOT NULL "
+                            "FROM repositories r "
+                            "LEFT JOIN repo_blobs rb ON rb.repo_id = r.id AND rb.digest = ?2 "
+                            "LEFT JOIN blobs b ON b.digest = rb.digest "
+                            "WHERE r.name = ?1"));
+      s.BindText(1, repository).BindText(2, digest.str());
+      BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return NameUnknown(repository);
+      if (s.Int(2) == 0) return BlobNotLinked(repository, digest);
+      return BlobRecord{digest, static_cast<uint64_t>(s.Int(0)), s.Int(1)};
+    });
+  }
+
+  Result<BlobRecord> GetBlob(const oci::Digest& digest) override {
+    return Read(false, [&](Conn& c) -> Result<BlobRecord> {
+      BERTH_ASSIGN_OR_RETURN(Stmt s,
+                             c.Prepare("SELECT size, created_at FROM blobs WHERE digest = ?1"));
+      s.BindText(1, digest.str());
+      BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) {
+        return Status(Code::kBlobUnknown, "blob " + digest.str() + " not found", digest.str());
+      }
+      return BlobRecord{digest, static_cast<uint64_t>(s.Int(0)), s.Int(1)};
+    });
+  }
+
+  Status LinkBlob(std::string_view repository, const oci::Digest& digest) override {
+    return Write([&](Conn& c) -> Status {
+      BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, repository));
+      BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT 1 FROM blobs WHERE digest = ?1"));
+      s.BindText(1, digest.str());
+      BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) {
+        return Status(Code::kBlobUnknown, "blob " + digest.str() + " not found", digest.str());
+      }
+      return Link(c, repo, digest, NowMillis());
+    });
+  }
+
+  Status UnlinkBlob(std::string_view repository, const oci::Digest& digest) override {
+    return Write([&](Conn& c) -> Status {
+      BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, repository));
+      BERTH_ASSIGN_OR_RETURN(
+          Stmt s, c.Prepare("DELETE FROM repo_blobs WHERE repo_id = ?1 AND digest = ?2"));
+      s.BindInt(1, repo).BindText(2, digest.str());
+      BERTH_RETURN_IF_ERROR(s.Run());
+      if (c.Changes() == 0) return BlobNotLinked(repository, digest);
+      return Status::Ok();
+    });
+  }
+
+  // ---- manifests and tags
+
+  Status PutManifest(const ManifestRecord& m, std::string_view tag) override {
+    if (m.digest.empty()) return Status(Code::kDigestInvalid, "manifest digest is empty");
+    return Write([&](Conn& c) -> Status {
+      BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, m.repository));
+      for (const oci::Digest& d : m.blob_refs) {
+        BERTH_ASSIGN_OR_RETURN(
+            Stmt s, c.Prepare("SELECT 1 FROM repo_blobs WHERE repo_id = ?1 AND digest = ?2"));
+        s.BindInt(1, repo).BindText(2, d.str());
+        BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) {
+          return Status(
+              Code::kManifestBlobUnknown,
+              "manifest references blob " + d.str() + " which is not in repository " + m.repository,
+              d.str());
+        }
+      }
+      for (const oci::Digest& d : m.child_refs) {
+        BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare(kManifestExists));
+        s.BindInt(1, repo).BindText(2, d.str());
+        BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) {
+          return Status(Code::kManifestBlobUnknown,
+                        "manifest list references manifest " + d.str() +
+                            " which is not in repository " + m.repository +
+                            "; push the image to this repository first",
+                        d.str());
+        }
+      }
+      bool inserted;
+      {
+        BERTH_ASSIGN_OR_RETURN(
+            Stmt s,
+            c.Prepare("INSERT INTO manifests(repo_id, digest, media_type, artifact_type, bytes, "
+                      "size, pushed_at, subject, annotations) "
+                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+                      "ON CONFLICT(repo_id, digest) DO NOTHING"));
+        s.BindInt(1, repo)
+            .BindText(2, m.digest.str())
+            .BindText(3, m.media_type)
+            .BindText(4, m.artifact_type)
+            .BindBlob(5, m.bytes)
+            .BindInt(6, static_cast<int64_t>(m.bytes.size()))
+            .BindInt(7, m.pushed_at_ms)
+            .BindText(9, m.annotations_json.empty() ? "{}" : m.annotations_json);
+        if (m.subject.has_value()) {
+          s.BindText(8, m.subject->str());
+        } else {
+          s.BindNull(8);
+        }
+        BERTH_RETURN_IF_ERROR(s.Run());
+        inserted = c.Changes() > 0;
+      }
+      // An existing manifest keeps its references: the same digest means the same bytes.
+      if (inserted) {
+        for (const oci::Digest& d : m.blob_refs) {
+          BERTH_ASSIGN_OR_RETURN(
+              Stmt s, c.Prepare("INSERT INTO manifest_blobs(repo_id, manifest_digest, "
+                                "blob_digest) VALUES(?1, ?2, ?3) ON CONFLICT DO NOTHING"));
+          s.BindInt(1, repo).BindText(2, m.digest.str()).BindText(3, d.str());
+          BERTH_RETURN_IF_ERROR(s.Run());
+        }
+        for (const oci::Digest& d : m.child_refs) {
+          BERTH_ASSIGN_OR_RETURN(
+              Stmt s, c.Prepare("INSERT INTO manifest_children(repo_id, index_digest, "
+                                "child_digest) VALUES(?1, ?2, ?3) ON CONFLICT DO NOTHING"));
+          s.BindInt(1, repo).BindText(2, m.digest.str()).BindText(3, d.str());
+          BERTH_RETURN_IF_ERROR(s.Run());
+        }
+      }
+      if (!tag.empty()) {
+        BERTH_ASSIGN_OR_RETURN(
+            Stmt s, c.Prepare("INSERT INTO tags(repo_id, tag, digest, updated_at) "
+                              "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(repo_id, tag) DO UPDATE "
+                              "SET digest = excluded.digest, updated_at = excluded.updated_at"));
+        s.BindInt(1, repo).BindText(2, tag).BindText(3, m.digest.str()).BindInt(4, NowMillis());
+        BERTH_RETURN_IF_ERROR(s.Run());
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<ManifestRecord> GetManifest(std::string_view repository,
+                                     const oci::Digest& digest) override {
+    return Read(false, [&](Conn& c) -> Result<ManifestRecord> {
+      BERTH_ASSIGN_OR_RETURN(
+          Stmt s,
+          c.Prepare("SELECT m.repo_id IS NOT NULL, " BERTH_MANIFEST_COLUMNS " FROM repositories r "
+                    "LEFT JOIN manifests m ON m.repo_id = r.id AND m.digest = ?2 "
+                    "WHERE r.name = ?1"));
+      s.BindText(1, repository).BindText(2, digest.str());
+      BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return NameUnknown(repository);
+      if (s.Int(0) == 0) return ManifestUnknown(repository, digest);
+      return ReadManifestRow(s, 1, repository);
+    });
+  }
+
+  Result<ManifestRecord> GetManifestByTag(std::string_view repository,
+                                          std::string_view tag) override {
+    // One indexed query on the hot path (pull by tag).
+    return Read(false, [&](Conn& c) -> Result<ManifestRecord> {
+      BERTH_ASSIGN_OR_RETURN(
+          Stmt s,
+          c.Prepare("SELECT m.repo_id IS NOT NULL, " BERTH_MANIFEST_COLUMNS " FROM repositories r "
+                    "LEFT JOIN tags t ON t.repo_id = r.id AND t.tag = ?2 "
+                    "LEFT JOIN manifests m ON m.repo_id = t.repo_id "
+                    "AND m.digest = t.digest "
+                    "WHERE r.name = ?1"));
+      s.BindText(1, repository).BindText(2, tag);
+      BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return NameUnknown(repository);
+      if (s.Int(0) == 0) return TagUnknown(repository, tag);
+      return ReadManifestRow(s, 1, repository);
+    });
+  }
+
+  Result<std::vector<std::string>> ListTags(std::string_view repository, std::string_view after,
+                                            size_t limit) override {
+    return Read(true, [&](Conn& c) -> Result<std::vector<std::string>> {
+      BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, repository));
+      BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT tag FROM tags WHERE repo_id = ?1 AND "
+                                               "tag > ?2 ORDER BY tag LIMIT ?3"));
+      s.BindInt(1, repo).BindText(2, after).BindInt(3, ClampLimit(limit));
+      return Column(s);
+    });
+  }
+
+  Result<std::vector<std::string>> TagsOf(std::string_view repository,
+                                          const oci::Digest& digest) override {
+    return Read(true, [&](Conn& c) -> Result<std::vector<std::string>> {
+      BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, repository));
+      BERTH_ASSIGN_OR_RETURN(
+          Stmt s,
+          c.Prepare("SELECT tag FROM tags WHERE repo_id = ?1 AND digest = ?2 ORDER BY tag"));
+      s.BindInt(1, repo).BindText(2, digest.str());
+      return Column(s);
+    });
+  }
+
+  Status DeleteTag(std::string_view repository, std::string_view tag) override {
+    return Write([&](Conn& c) -> Status {
+      BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, repository));
+      BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare("DELETE FROM tags WHERE repo_id = ?1 AND tag = ?2"));
+      s.BindInt(1, repo).BindText(2, tag);
+      BERTH_RETURN_IF_ERROR(s.Run());
+      if (c.Changes() == 0) return TagUnknown(repository, tag);
+      return Status::Ok();
+    });
+  }
+
+  Status DeleteManifest(std::string_view repository, const oci::Digest& digest) override {
+    return Write([&](Conn& c) -> Status {
+      BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, repository));
+      {
+        BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare(kManifestExists));
+        s.BindInt(1, repo).BindText(2, digest.str());
+        BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) return ManifestUnknown(repository, digest);
+      }
+      {
+        BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT index_digest FROM manifest_children "
+                                                 "WHERE repo_id = ?1 AND child_digest = ?2 "
+                                                 "ORDER BY index_digest LIMIT 1"));
+        s.BindInt(1, repo).BindText(2, digest.str());
+        BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (row) {
+          std::string index = s.Text(0);
+          return Status(Code::kManifestReferenced,
+                        "manifest " + digest.str() + " is referenced by index " + index +
+                            " in repository " + std::string(repository) +
+                            "; delete the index first",
+                        index);
+        }
+      }
+      for (std::string_view sql : {
+               std::string_view("DELETE FROM tags WHERE repo_id = ?1 AND digest = ?2"),
+               std::string_view(
+                   "DELETE FROM manifest_blobs WHERE repo_id = ?1 AND manifest_digest = ?2"),
+               std::string_view(
+                   "DELETE FROM manifest_children WHERE repo_id = ?1 AND index_digest = ?2"),
+               std::string_view("DELETE FROM manifests WHERE repo_id = ?1 AND digest = ?2"),
+           }) {
+        BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare(sql));
+        s.BindInt(1, repo).BindText(2, digest.str());
+        BERTH_RETURN_IF_ERROR(s.Run());
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<std::vector<ManifestRecord>> ListReferrers(std::string_view repository,
+                                                    const oci::Digest& subject,
+                                                    std::string_view artifact_type) override {
+    return Read(true, [&](Conn& c) -> Result<std::vector<ManifestRecord>> {
+      BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, repository));
+      BERTH_ASSIGN_OR_RETURN(Stmt s,
+                             c.Prepare("SELECT digest, media_type, artifact_type, size, pushed_at, "
+                                       "subject, annotations FROM manifests "
+                                       "WHERE repo_id = ?1 AND subject = ?2 "
+                                       "AND (?3 = '' OR artifact_type = ?3) ORDER BY digest"));
+      s.BindInt(1, repo).BindText(2, subject.str()).BindText(3, artifact_type);
+      std::vector<ManifestRecord> out;
+      for (;;) {
+        BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        ManifestRecord m;
+        m.repository = std::string(repository);
+        BERTH_ASSIGN_OR_RETURN(m.digest, ParseStoredDigest(s.Text(0)));
+        m.media_type = s.Text(1);
+        m.artifact_type = s.Text(2);
+        m.size = s.Int(3);
+        m.pushed_at_ms = s.Int(4);
+        m.subject = subject;
+        m.annotations_json = s.Text(6);
+        out.push_back(std::move(m));
+      }
+      return out;
+    });
+  }
+
+  // ---- upload sessions
+
+  Status CreateUpload(const UploadRecord& u) override {
+    return Write([&](Conn& c) -> Status {
+      BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, u.repository));
+      BERTH_ASSIGN_OR_RETURN(
+          Stmt s, c.Prepare("INSERT INTO uploads(id, repo_id, byte_offset, created_at, "
+                            "updated_at) VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(id) DO NOTHING"));
+      s.BindText(1, u.id)
+          .BindInt(2, repo)
+          .BindInt(3, static_cast<int64_t>(u.offset))
+          .BindInt(4, u.created_at_ms)
+          .BindInt(5, u.updated_at_ms);
+      BERTH_RETURN_IF_ERROR(s.Run());
+      if (c.Changes() == 0) {
+        return Status(Code::kAlreadyExists, "upload " + u.id + " already exists", u.id);
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<UploadRecord> GetUpload(std::string_view id) override {
+    return Read(false, [&](Conn& c) -> Result<UploadRecord> {
+      BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare(BERTH_SELECT_UPLOADS "WHERE u.id = ?1"));
+      s.BindText(1, id);
+      BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return UploadUnknown(id);
+      return ReadUploadRow(s);
+    });
+  }
+
+  Status UpdateUpload(std::string_view id, uint64_t offset, int64_t updated_at_ms) override {
+    return Write([&](Conn& c) -> Status {
+      BERTH_ASSIGN_OR_RETURN(
+          Stmt s, c.Prepare("UPDATE uploads SET byte_offset = ?2, updated_at = ?3 WHERE id = ?1"));
+      s.BindText(1, id).BindInt(2, static_cast<int64_t>(offset)).BindInt(3, updated_at_ms);
+      BERTH_RETURN_IF_ERROR(s.Run());
+      if (c.Changes() == 0) return UploadUnknown(id);
+      return Status::Ok();
+    });
+  }
+
+  Status DeleteUpload(std::string_view id) override {
+    return Write([&](Conn& c) -> Status {
+      BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare("DELETE FROM uploads WHERE id = ?1"));
+      s.BindText(1, id);
+      BERTH_RETURN_IF_ERROR(s.Run());
+      if (c.Changes() == 0) return UploadUnknown(id);
+      return Status::Ok();
+    });
+  }
+
+  Result<std::vector<UploadRecord>> ListStaleUploads(int64_t updated_before_ms,
+                                                     size_t limit) override {
+    return Read(false, [&](Conn& c) -> Result<std::vector<UploadRecord>> {
+      BERTH_ASSIGN_OR_RETURN(
+          Stmt s, c.Prepare(BERTH_SELECT_UPLOADS "WHERE u.updated_at < ?1 "
+                                                 "ORDER BY u.updated_at, u.id LIMIT ?2"));
+      s.BindInt(1, updated_before_ms).BindInt(2, ClampLimit(limit));
+      std::vector<UploadRecord> out;
+      for (;;) {
+        BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        out.push_back(ReadUploadRow(s));
+      }
+      return out;
+    });
+  }
+
+ private:
+  static constexpr std::string_view kManifestExists =
+      "SELECT 1 FROM manifests WHERE repo_id = ?1 AND digest = ?2";
+  static UploadRecord ReadUploadRow(const Stmt& s) {
+    return UploadRecord{s.Text(0), s.Text(1), static_cast<uint64_t>(s.Int(2)), s.Int(3), s.Int(4)};
+  }
+
+  static Result<std::vector<std::string>> Column(Stmt& s) {
+    std::vector<std::string> out;
+    for (;;) {
+      BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return out;
+      out.push_back(s.Text(0));
+    }
+  }
+
+  static Status Link(Conn& c, int64_t repo, const oci::Digest& digest, int64_t created) {
+    BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO repo_blobs(repo_id, digest, created_at) "
+                                             "VALUES(?1, ?2, ?3) ON CONFLICT DO NOTHING"));
+    s.BindInt(1, repo).BindText(2, digest.str()).BindInt(3, created);
+    return s.Run();
+  }
+
+  // ---- reads: any pooled reader connection; `snapshot` wraps several statements in
+  // one read transaction so that they see the same committed state.
+
+  struct ReaderReturn {
+    SqliteMetadataStore* store;
+    void operator()(Conn* c) const { store->ReleaseReader(std::unique_ptr<Conn>(c)); }
+  };
+  using ReaderLease = std::unique_ptr<Conn, ReaderReturn>;
+
+  Result<ReaderLease> AcquireReader() {
+    {
+      std::lock_guard lock(readers_mu_);
+      if (!idle_readers_.empty()) {
+        Conn* c = idle_readers_.back().release();
+        idle_readers_.pop_back();
+        return ReaderLease(c, ReaderReturn{this});
+      }
+    }
+    BERTH_ASSIGN_OR_RETURN(auto conn, Conn::Open(path_, Conn::Role::kReader));
+    return ReaderLease(conn.release(), ReaderReturn{this});
+  }
+
+  void ReleaseReader(std::unique_ptr<Conn> c) {
+    // A connection left inside a transaction (a failed COMMIT) is not reused.
+    if (c->InTransaction()) return;
+    std::lock_guard lock(readers_mu_);
+    if (idle_readers_.size() < kMaxIdleReaders) idle_readers_.push_back(std::move(c));
+  }
+
+  template <typename Fn>
+  auto Read(bool snapshot, Fn&& fn) -> decltype(fn(std::declval<Conn&>())) {
+    BERTH_ASSIGN_OR_RETURN(ReaderLease lease, AcquireReader());
+    Conn& c = *lease;
+    if (!snapshot) return fn(c);
+    BERTH_RETURN_IF_ERROR(c.Exec("BEGIN"));
+    auto result = fn(c);
+    if (!c.Exec("COMMIT").ok()) (void)c.Exec("ROLLBACK");
+    return result;
+  }
+
+  // ---- writes: group commit (see the top of the file).
+
+  struct PendingWrite {
+    const WriteFn* fn = nullptr;
+    Status status;
+    bool done = false;
+    std::condition_variable cv;
+  };
+
+  Status Write(const WriteFn& fn) {
+    PendingWrite w;
+    w.fn = &fn;
+    std::unique_lock lock(write_mu_);
+    write_queue_.push_back(&w);
+    w.cv.wait(lock, [&] { return w.done || write_queue_.front() == &w; });
+    if (w.done) return w.status;
+    // Leader: only the head of the queue touches writer_.
+    size_t n = std::min(write_queue_.size(), kMaxBatch);
+    std::vector<PendingWrite*> batch(write_queue_.begin(), write_queue_.begin() + n);
+    lock.unlock();
+    RunBatch(batch);
+    lock.lock();
+    for (size_t i = 0; i < n; ++i) {
+      PendingWrite* p = write_queue_.front();
+      write_queue_.pop_front();
+      p->done = true;
+      if (p != &w) p->cv.notify_one();
+    }
+    if (!write_queue_.empty()) write_queue_.front()->cv.notify_one();
+    return w.status;
+  }
+
+  void RunBatch(const std::vector<PendingWrite*>& batch) {
+    Conn& c = *writer_;
+    Status begin = c.Exec("BEGIN IMMEDIATE");
+    if (!begin.ok()) {
+      for (PendingWrite* p : batch) p->status = begin;
+      return;
+    }
+    if (batch.size() == 1) {
+      PendingWrite* p = batch[0];
+      p->status = (*p->fn)(c);
+      if (!p->status.ok()) {
+        if (c.InTransaction()) (void)c.Exec("ROLLBACK");
+        return;
+      }
+      Status commit = c.Exec("COMMIT");
+      if (!commit.ok()) {
+        if (c.InTransaction()) (void)c.Exec("ROLLBACK");
+        p->status = commit;
+      }
+      return;
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      PendingWrite* p = batch[i];
+      Status st = c.Exec("SAVEPOINT w");
+      if (st.ok()) {
+        st = (*p->fn)(c);
+        if (!st.ok() && c.InTransaction()) (void)c.Exec("ROLLBACK TO w");
+        if (c.InTransaction()) (void)c.Exec("RELEASE w");
+      }
+      p->status = st;
+      if (!c.InTransaction()) {
+        // SQLite rolled the whole transaction back (I/O error, disk full): everything
+        // in the batch is lost, including the closures that had succeeded.
+        Status lost = st.ok() ? Status::IoError("metadata store: transaction rolled back") : st;
+        for (PendingWrite* q : batch) {
+          if (q->status.ok() || q == p) q->status = lost;
+        }
+        for (size_t j = i + 1; j < batch.size(); ++j) batch[j]->status = lost;
+        return;
+      }
+    }
+    Status commit = c.Exec("COMMIT");
+    if (!commit.ok()) {
+      if (c.InTransaction()) (void)c.Exec("ROLLBACK");
+      for (PendingWrite* p : batch) {
+        if (p->status.ok()) p->status = commit;
+      }
+    }
+  }
+
+  const fs::path path_;
+
+  std::mutex write_mu_;
+  std::deque<PendingWrite*> write_queue_;  // guarded by write_mu_
+  std::unique_ptr<Conn> writer_;           // used only by the head of write_queue_
+
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<Conn>> idle_readers_;  // guarded by readers_mu_
+};
+
+#undef BERTH_SELECT_UPLOADS
+#undef BERTH_MANIFEST_COLUMNS
+
+Status Migrate(Conn& c) {
+  BERTH_RETURN_IF_ERROR(c.Exec("BEGIN IMMEDIATE"));
+  auto run = [&]() -> Status {
+    BERTH_RETURN_IF_ERROR(
+        c.ExecScript("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                     "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"));
+    int64_t current = 0;
+    {
+      BERTH_ASSIGN_OR_RETURN(Stmt s,
+                             c.Prepare("SELECT coalesce(max(version), 0) FROM schema_migrations"));
+      BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (row) current = s.Int(0);
+    }
+    if (current > kLatestVersion) {
+      return Status::FailedPrecondition("metadata store: database schema version " +
+                                        std::to_string(current) +
+                                        " is newer than this binary supports (" +
+                                        std::to_string(kLatestVersion) + "); upgrade berth");
+    }
+    for (const Migration& m : kMigrations) {
+      if (m.version <= current) continue;
+      BERTH_RETURN_IF_ERROR(c.ExecScript(m.sql));
+      BERTH_ASSIGN_OR_RETURN(
+          Stmt s, c.Prepare("INSERT INTO schema_migrations(version, applied_at) VALUES(?1, ?2)"));
+      s.BindInt(1, m.version).BindInt(2, NowMillis());
+      BERTH_RETURN_IF_ERROR(s.Run());
+    }
+    return Status::Ok();
+  };
+  Status st = run();
+  if (!st.ok()) {
+    if (c.InTransaction()) (void)c.Exec("ROLLBACK");
+    return st;
+  }
+  return c.Exec("COMMIT");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::filesystem::path& path) {
+  if (sqlite3_threadsafe() == 0) {
+    return Status::Internal("metadata store: SQLite was built without thread support");
+  }
+  if (path.empty()) return Status::InvalidArgument("metadata store path is empty");
+  std::error_code ec;
+  if (path.has_parent_path()) {
+    fs::create_directories(path.parent_path(), ec);
+    if (ec) {
+      return Status::FromErrno("create directory " + path.parent_path().string(), ec.value());
+    }
+  }
+  BERTH_ASSIGN_OR_RETURN(auto writer, Conn::Open(path, Conn::Role::kWriter));
+  BERTH_RETURN_IF_ERROR(Migrate(*writer));
+  return std::unique_ptr<MetadataStore>(
+      std::make_unique<SqliteMetadataStore>(path, std::move(writer)));
+}
+
+}  // namespace berth::storage

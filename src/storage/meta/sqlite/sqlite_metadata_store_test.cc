@@ -1,0 +1,282 @@
+#include "storage/meta/sqlite/sqlite_metadata_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "oci/digest.h"
+#include "storage/keys.h"
+#include "storage/meta/metadata_store_conformance.h"
+
+namespace berth::storage {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::MetadataStoreBackend;
+using testing::MetadataStoreBackendName;
+using testing::MetadataStoreConformance;
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, MetadataStoreConformance,
+                         ::testing::Values(MetadataStoreBackend{
+                             "sqlite",
+                             [](const fs::path& scratch) {
+                               return OpenSqliteMetadataStore(scratch / "meta" / "berth.db");
+                             }}),
+                         MetadataStoreBackendName);
+
+constexpr int64_t kT0 = 1'700'000'000'000;
+
+// A raw SQLite connection to inspect the file behind the store's back.
+class RawDb {
+ public:
+  explicit RawDb(const fs::path& path) {
+    EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK);
+    sqlite3_busy_timeout(db_, 5000);
+  }
+  ~RawDb() { sqlite3_close(db_); }
+  // First column of the first row, as text ("" when none).
+  std::string Query(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db_);
+    std::string out;
+    if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    }
+    sqlite3_finalize(stmt);
+    return out;
+  }
+  int Exec(const std::string& sql) {
+    return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+class SqliteMetadataStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "berth-sqlite-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ / "berth.db";
+    Reopen();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  void Reopen() {
+    store_.reset();
+    auto store = OpenSqliteMetadataStore(path_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+  }
+
+  // Pushes an image with one layer; returns its manifest.
+  ManifestRecord Push(std::string_view repo, std::string_view name, std::string_view tag) {
+    oci::Digest layer = oci::Digest::Of(std::string("layer ") + std::string(name));
+    EXPECT_TRUE(store_->CommitBlob(repo, {layer, 10, kT0}, "").ok());
+    ManifestRecord m;
+    m.repository = std::string(repo);
+    m.bytes = "{\"name\":\"" + std::string(name) + "\"}";
+    m.digest = oci::Digest::Of(m.bytes);
+    m.size = static_cast<int64_t>(m.bytes.size());
+    m.media_type = "application/vnd.oci.image.manifest.v1+json";
+    m.pushed_at_ms = kT0;
+    m.annotations_json = "{}";
+    m.blob_refs = {layer};
+    Status st = store_->PutManifest(m, tag);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return m;
+  }
+
+  fs::path dir_;
+  fs::path path_;
+  std::unique_ptr<MetadataStore> store_;
+};
+
+TEST_F(SqliteMetadataStoreTest, DataSurvivesCloseAndReopen) {
+  ASSERT_TRUE(store_->CreateRepository({"app", kT0}).ok());
+  ManifestRecord m = Push("app", "one", "latest");
+  std::string upload = NewUploadId();
+  ASSERT_TRUE(store_->CreateUpload({upload, "app", 123, kT0, kT0 + 1}).ok());
+
+  Reopen();
+  auto repo = store_->GetRepository("app");
+  ASSERT_TRUE(repo.ok());
+  EXPECT_EQ(repo->created_at_ms, kT0);
+  auto got = store_->GetManifestByTag("app", "latest");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->digest, m.digest);
+  EXPECT_EQ(got->bytes, m.bytes);
+  EXPECT_EQ(got->blob_refs, m.blob_refs);
+  EXPECT_TRUE(store_->GetLinkedBlob("app", m.blob_refs[0]).ok());
+  auto u = store_->GetUpload(upload);
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->offset, 123u);
+  // And it keeps working after the reopen.
+  Push("app", "two", "latest");
+  EXPECT_NE(store_->GetManifestByTag("app", "latest")->digest, m.digest);
+}
+
+TEST_F(SqliteMetadataStoreTest, MigrationsAreRecordedAndIdempotent) {
+  ASSERT_TRUE(store_->CreateRepository({"app", kT0}).ok());
+  Reopen();
+  Reopen();
+  store_.reset();
+  RawDb raw(path_);
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM schema_migrations"),
+            raw.Query("SELECT count(DISTINCT version) FROM schema_migrations"));
+  EXPECT_EQ(raw.Query("SELECT min(version) FROM schema_migrations"), "1");
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM repositories"), "1");
+  for (const char* table : {"repositories", "blobs", "repo_blobs", "manifests", "manifest_blobs",
+                            "manifest_children", "tags", "uploads"}) {
+    EXPECT_EQ(raw.Query(std::string("SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
+                                    "AND name = '") +
+                        table + "'"),
+              "1")
+        << table;
+  }
+}
+
+TEST_F(SqliteMetadataStoreTest, DatabaseFromANewerBinaryIsRefused) {
+  store_.reset();
+  {
+    RawDb raw(path_);
+    ASSERT_EQ(raw.Exec("INSERT INTO schema_migrations(version, applied_at) VALUES(9999, 0)"),
+              SQLITE_OK);
+  }
+  auto store = OpenSqliteMetadataStore(path_);
+  EXPECT_EQ(store.status().code(), Code::kFailedPrecondition) << store.status().ToString();
+}
+
+TEST_F(SqliteMetadataStoreTest, UsesWalAndForeignKeys) {
+  RawDb raw(path_);
+  EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(raw.Query("PRAGMA foreign_key_check"), "");  // no violations
+}
+
+TEST_F(SqliteMetadataStoreTest, NotADatabaseIsCorruption) {
+  store_.reset();
+  fs::path bogus = dir_ / "bogus.db";
+  {
+    std::ofstream out(bogus, std::ios::binary);
+    out << std::string(8192, 'x');
+  }
+  auto store = OpenSqliteMetadataStore(bogus);
+  EXPECT_EQ(store.status().code(), Code::kCorruption) << store.status().ToString();
+}
+
+TEST_F(SqliteMetadataStoreTest, UnwritableLocationIsIoError) {
+  store_.reset();
+  fs::path file = dir_ / "a-file";
+  { std::ofstream out(file); }
+  auto store = OpenSqliteMetadataStore(file / "sub" / "berth.db");
+  EXPECT_FALSE(store.ok());
+}
+
+TEST_F(SqliteMetadataStoreTest, WritersWaitForAnotherProcessesLock) {
+  ASSERT_TRUE(store_->CreateRepository({"app", kT0}).ok());
+  RawDb raw(path_);
+  ASSERT_EQ(raw.Exec("BEGIN IMMEDIATE"), SQLITE_OK);
+  std::atomic<bool> done{false};
+  Status st;
+  std::thread writer([&] {
+    st = store_->CreateRepository({"waited", kT0});
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(done.load());  // blocked on the lock, not failed
+  // Reads are not blocked by a writer (WAL).
+  EXPECT_TRUE(store_->GetRepository("app").ok());
+  ASSERT_EQ(raw.Exec("COMMIT"), SQLITE_OK);
+  writer.join();
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  EXPECT_TRUE(store_->GetRepository("waited").ok());
+}
+
+TEST_F(SqliteMetadataStoreTest, FailedWriteInABatchDoesNotUndoTheOthers) {
+  // Many concurrent writers end up in shared commits; the failing ones must roll back
+  // alone.
+  ASSERT_TRUE(store_->CreateRepository({"app", kT0}).ok());
+  constexpr int kThreads = 16;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        std::string name = "r" + std::to_string(t) + "-" + std::to_string(i);
+        if (!store_->CreateRepository({name, kT0}).ok()) ++wrong;
+        // Always fails: already exists.
+        if (store_->CreateRepository({name, kT0}).code() != Code::kAlreadyExists) ++wrong;
+        // Always fails: the repository is missing.
+        if (store_->CreateUpload({NewUploadId(), "missing-" + name, 0, kT0, kT0}).code() !=
+            Code::kNameUnknown) {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  auto repos = store_->ListRepositories("", 1000);
+  ASSERT_TRUE(repos.ok());
+  EXPECT_EQ(repos->size(), static_cast<size_t>(kThreads * 20 + 1));
+  EXPECT_TRUE(store_->ListStaleUploads(kT0 + 1, 10)->empty());
+}
+
+TEST_F(SqliteMetadataStoreTest, HotPathQueriesUseIndexes) {
+  // The same statements the store runs on the hot path, checked against the schema
+  // the migrations create: no full scans.
+  ASSERT_TRUE(store_->CreateRepository({"app", kT0}).ok());
+  store_.reset();
+  auto plan = [&](const std::string& sql) {
+    std::string all;
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &stmt, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      all += reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3));
+      all += "\n";
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return all;
+  };
+  for (const std::string& sql : {
+           std::string("SELECT m.bytes FROM repositories r "
+                       "LEFT JOIN tags t ON t.repo_id = r.id AND t.tag = ?2 "
+                       "LEFT JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest "
+                       "WHERE r.name = ?1"),
+           std::string("SELECT b.size FROM repositories r "
+                       "LEFT JOIN repo_blobs rb ON rb.repo_id = r.id AND rb.digest = ?2 "
+                       "LEFT JOIN blobs b ON b.digest = rb.digest WHERE r.name = ?1"),
+           std::string("SELECT index_digest FROM manifest_children WHERE repo_id = ?1 AND "
+                       "child_digest = ?2 ORDER BY index_digest LIMIT 1"),
+           std::string("SELECT digest FROM manifests WHERE repo_id = ?1 AND subject = ?2 "
+                       "ORDER BY digest"),
+           std::string("SELECT id FROM uploads WHERE updated_at < ?1 ORDER BY updated_at, id "
+                       "LIMIT ?2"),
+       }) {
+    std::string p = plan(sql);
+    EXPECT_EQ(p.find("SCAN"), std::string::npos) << sql << "\n" << p;
+    EXPECT_EQ(p.find("TEMP B-TREE"), std::string::npos) << sql << "\n" << p;
+  }
+}
+
+}  // namespace
+}  // namespace berth::storage
