@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "api/distribution/api.h"
+#include "api/distribution/errors.h"
 #include "config/config.h"
 #include "http/blocking.h"
 #include "http/server.h"
@@ -96,6 +97,7 @@ int RunServe(const ServeFlags& flags) {
   sopts.tls_cert = cfg.tls.cert;
   sopts.tls_key = cfg.tls.key;
   sopts.access_log = cfg.log.access_log;
+  sopts.error_body = api::distribution::ProtocolErrorBody;
   http::Server server(
       sopts, [&api](http::Request& req) { return api.Handle(req); }, metrics);
   auto port = server.Listen();

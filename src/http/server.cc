@@ -55,20 +55,42 @@ class ParserBodyReader final : public BodyReader {
     auto& req = parser_.get();
     auto expect = req.find(bhttp::field::expect);
     need_continue_ = expect != req.end() && beast::iequals(expect->value(), "100-continue");
-    if (parser_.content_length()) content_length_ = *parser_.content_length();
+    if (parser_.content_length() && !parser_.chunked()) {
+      content_length_ = *parser_.content_length();
+      remaining_ = *content_length_;
+    }
   }
 
   asio::awaitable<Result<size_t>> Read(std::span<char> out) override {
-    if (parser_.is_done() || out.empty()) co_return size_t{0};
+    if (done() || out.empty()) co_return size_t{0};
     if (need_continue_) {
       // Solicit the body only when a handler actually wants it.
       need_continue_ = false;
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(timeout_));
       auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(kContinue), kTuple);
-      if (ec) co_return Status(Code::kAborted, "writing 100 Continue: " + ec.message());
+      if (ec) co_return Fail("writing 100 Continue: " + ec.message());
     }
-    while (true) {
+    if (content_length_) {
+      // Fixed-length body: bypass the parser and read straight into the caller's buffer
+      // (no intermediate copy, reads as large as the buffer).
+      size_t want = static_cast<size_t>(std::min<uint64_t>(out.size(), remaining_));
+      size_t got = 0;
+      if (buffer_.size() > 0) {
+        got = asio::buffer_copy(asio::buffer(out.data(), want), buffer_.data());
+        buffer_.consume(got);
+      } else {
+        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(timeout_));
+        auto [ec, n] =
+            co_await stream_.async_read_some(asio::buffer(out.data(), want), kTuple);
+        if (ec) co_return Fail("reading request body: " + ec.message());
+        got = n;
+      }
+      remaining_ -= got;
+      read_ += got;
+      co_return got;
+    }
+    while (true) {  // chunked transfer encoding: let the parser decode it
       auto& body = parser_.get().body();
       body.data = out.data();
       body.size = out.size();
@@ -76,17 +98,14 @@ class ParserBodyReader final : public BodyReader {
       auto [ec, n] = co_await bhttp::async_read(stream_, buffer_, parser_, kTuple);
       if (ec == bhttp::error::need_buffer) ec = {};
       size_t got = out.size() - parser_.get().body().size;
-      if (ec) {
-        failed_ = true;
-        co_return Status(Code::kAborted, "reading request body: " + ec.message());
-      }
+      if (ec) co_return Fail("reading request body: " + ec.message());
       read_ += got;
       if (got > 0 || parser_.is_done()) co_return got;
     }
   }
 
   std::optional<uint64_t> content_length() const override { return content_length_; }
-  bool done() const override { return parser_.is_done(); }
+  bool done() const override { return content_length_ ? remaining_ == 0 : parser_.is_done(); }
   uint64_t bytes_read() const override { return read_; }
   bool failed() const { return failed_; }
 
@@ -98,7 +117,13 @@ class ParserBodyReader final : public BodyReader {
   bool need_continue_ = false;
   bool failed_ = false;
   std::optional<uint64_t> content_length_;
+  uint64_t remaining_ = 0;
   uint64_t read_ = 0;
+
+  Status Fail(std::string message) {
+    failed_ = true;
+    return Status(Code::kAborted, std::move(message));
+  }
 };
 
 template <class Stream>
@@ -266,8 +291,14 @@ struct Server::Impl {
       Response res;
       if (!path) {
         res.status = bhttp::status::bad_request;
-        res.headers.set(bhttp::field::content_type, "text/plain");
-        res.body = "malformed percent-encoding in the request path\n";
+        std::string msg = "malformed percent-encoding in the request path";
+        if (options.error_body) {
+          res.headers.set(bhttp::field::content_type, "application/json");
+          res.body = options.error_body(400, msg);
+        } else {
+          res.headers.set(bhttp::field::content_type, "text/plain");
+          res.body = msg + "\n";
+        }
       } else {
         req.path = std::move(*path);
         try {
@@ -313,9 +344,14 @@ struct Server::Impl {
   template <class Stream>
   asio::awaitable<void> WriteSimple(Stream& stream, bhttp::status status, std::string message) {
     bhttp::response<bhttp::string_body> res{status, 11};
-    res.set(bhttp::field::content_type, "text/plain");
+    if (options.error_body) {
+      res.set(bhttp::field::content_type, "application/json");
+      res.body() = options.error_body(static_cast<int>(status), message);
+    } else {
+      res.set(bhttp::field::content_type, "text/plain");
+      res.body() = std::move(message) + "\n";
+    }
     res.set(bhttp::field::connection, "close");
-    res.body() = std::move(message) + "\n";
     res.prepare_payload();
     beast::get_lowest_layer(stream).expires_after(5s);
     co_await bhttp::async_write(stream, res, kTuple);

@@ -28,6 +28,9 @@ struct ServerOptions {
   std::string tls_cert;
   std::string tls_key;
   bool access_log = true;
+  // Body of errors the server itself answers (malformed request, 431), given the HTTP
+  // status and a message; empty = plain text.
+  std::function<std::string(int status, const std::string& message)> error_body;
   // Longest wait for in-flight requests at shutdown.
   int shutdown_grace_seconds = 30;
 };

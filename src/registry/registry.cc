@@ -180,6 +180,7 @@ Result<storage::BlobRecord> Registry::Mount(std::string_view repo, std::string_v
 Result<storage::UploadRecord> Registry::GetUpload(std::string_view repo, std::string_view id) {
   BERTH_RETURN_IF_ERROR(oci::ValidateRepositoryName(repo));
   if (!storage::IsValidUploadId(id)) return UploadNotFound(id);
+  WaitUntilIdle(std::string(id));
   auto rec = meta_.GetUpload(id);
   if (!rec.ok()) {
     if (rec.status().Is(Code::kUploadUnknown) || rec.status().Is(Code::kNotFound)) {
@@ -209,11 +210,22 @@ Result<std::unique_ptr<oci::Hasher>> Registry::RehashUpload(std::string_view id,
 }
 
 void Registry::ReleaseHash(const std::string& id, std::unique_ptr<oci::Hasher> hasher) {
-  std::lock_guard lock(mu_);
-  auto it = hashes_.find(id);
-  if (it == hashes_.end()) return;  // cancelled or completed meanwhile
-  it->second.busy = false;
-  it->second.hasher = std::move(hasher);
+  {
+    std::lock_guard lock(mu_);
+    auto it = hashes_.find(id);
+    if (it == hashes_.end()) return;  // cancelled or completed meanwhile
+    it->second.busy = false;
+    it->second.hasher = std::move(hasher);
+  }
+  idle_cv_.notify_all();
+}
+
+void Registry::WaitUntilIdle(const std::string& id) {
+  std::unique_lock lock(mu_);
+  idle_cv_.wait_for(lock, std::chrono::seconds(10), [&] {
+    auto it = hashes_.find(id);
+    return it == hashes_.end() || !it->second.busy;
+  });
 }
 
 Result<std::unique_ptr<UploadAppender>> Registry::BeginAppend(std::string_view repo,
@@ -311,6 +323,7 @@ Result<storage::BlobRecord> Registry::CompleteUpload(std::string_view repo, std:
     std::lock_guard lock(mu_);
     hashes_.erase(rec.id);
   }
+  idle_cv_.notify_all();
   BERTH_RETURN_IF_ERROR(RecordStorageError(st));
   stats_.uploads_in_progress.fetch_sub(1, std::memory_order_relaxed);
   return blob;

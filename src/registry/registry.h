@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -154,7 +155,13 @@ class Registry {
   Options options_;
   RegistryStats stats_;
 
+  // Waits (bounded) until no request is appending to upload `id`, so that a status
+  // query or the next chunk sees the offset the previous request recorded — a client
+  // whose connection died may ask before the server has noticed.
+  void WaitUntilIdle(const std::string& id);
+
   std::mutex mu_;
+  std::condition_variable idle_cv_;
   std::unordered_map<std::string, HashState> hashes_;  // guarded by mu_
 };
 

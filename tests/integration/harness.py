@@ -64,7 +64,7 @@ skip_on_distribution = skip_unless_berth
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 READY_TIMEOUT = 30.0
-READY_RE = re.compile(r"berth listening on (http://(127\.0\.0\.1|\[::1\]|localhost):(\d+))")
+READY_RE = re.compile(r"berth listening on (https?://(127\.0\.0\.1|\[::1\]|localhost):(\d+))")
 
 # Media types
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -402,7 +402,8 @@ class Registry:
                 raise AssertionError("berth did not print its ready line within %ss; log:\n%s"
                                      % (READY_TIMEOUT, self.log_text()[-8000:]))
         self.port = found["port"]
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.scheme = found["url"].split(":", 1)[0]
+        self.url = "%s://127.0.0.1:%d" % (self.scheme, self.port)
         self.host = "127.0.0.1:%d" % self.port
 
     def _distribution_config(self):
