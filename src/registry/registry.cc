@@ -51,9 +51,11 @@ Result<uint64_t> UploadAppender::Finish() {
   // On a failed write the file may hold bytes the hasher has not seen: drop the hash
   // state so the next append rebuilds it from the bytes on disk.
   bool consistent = st.ok() && write_error_.ok() && hasher_->size() == offset;
-  registry_->ReleaseHash(id_, consistent ? std::move(hasher_) : nullptr);
-  BERTH_RETURN_IF_ERROR(registry_->RecordStorageError(st));
-  Status upd = registry_->meta_.UpdateUpload(id_, offset, registry_->clock_.NowMillis());
+  // Record the offset before releasing the upload, so that whoever waits for it
+  // (WaitUntilIdle) reads the new offset.
+  Status upd = st.ok() ? registry_->meta_.UpdateUpload(id_, offset, registry_->clock_.NowMillis())
+                       : st;
+  registry_->ReleaseHash(id_, consistent && upd.ok() ? std::move(hasher_) : nullptr);
   BERTH_RETURN_IF_ERROR(registry_->RecordStorageError(upd));
   if (!write_error_.ok()) return write_error_;
   return offset;
