@@ -1,6 +1,7 @@
 #include "cli/serve.h"
 
-#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/async.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -48,7 +49,13 @@ int RunServe(const ServeFlags& flags) {
   if (flags.create_on_push) cfg.create_on_push = true;
   if (Status st = config::Validate(cfg); !st.ok()) return Fail(st);
 
-  auto logger = spdlog::stderr_color_mt("berth");
+  // Logging is asynchronous: request threads format a line and hand it to one writer
+  // thread, so a slow terminal or pipe never stalls request handling. The queue blocks
+  // when full rather than dropping lines.
+  spdlog::init_thread_pool(8192, 1);
+  auto logger = std::make_shared<spdlog::async_logger>(
+      "berth", std::make_shared<spdlog::sinks::stderr_sink_mt>(), spdlog::thread_pool(),
+      spdlog::async_overflow_policy::block);
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
   spdlog::set_level(spdlog::level::from_str(cfg.log.level));
@@ -126,6 +133,7 @@ int RunServe(const ServeFlags& flags) {
   server.Run();
   pool.Stop();
   spdlog::info("stopped");
+  spdlog::shutdown();  // flush the async queue before exit
   return 0;
 }
 
