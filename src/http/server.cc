@@ -327,7 +327,9 @@ struct Server::Impl {
       }
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       int status = body.failed() ? 499 : static_cast<int>(res.status);
-      metrics.ObserveRequest(req.route, req.method_string, status, secs, body.bytes_read(), sent);
+      // to_string(verb) is a static string; unknown verbs share one series.
+      metrics.ObserveRequest(req.route, bhttp::to_string(req.method), status, secs,
+                             body.bytes_read(), sent);
       if (options.access_log) {
         spdlog::info(
             "request request_id={} remote={} method={} path=\"{}\" route={} status={} "

@@ -9,8 +9,8 @@ void Metrics::ObserveRequest(std::string_view route, std::string_view method, in
   bytes_in_.fetch_add(bytes_in, std::memory_order_relaxed);
   bytes_out_.fetch_add(bytes_out, std::memory_order_relaxed);
   std::lock_guard lock(mu_);
-  ++requests_[{std::string(route), std::string(method), status}];
-  Histogram& h = latency_[std::string(route)];
+  ++requests_[{route, method, status}];
+  Histogram& h = latency_[route];
   for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
     if (seconds <= kLatencyBuckets[i]) ++h.buckets[i];
   }
@@ -28,14 +28,16 @@ std::string Metrics::Render(const std::function<void(std::string&)>& extra) cons
   for (const auto& [key, n] : requests_) {
     const auto& [route, method, status] = key;
     std::snprintf(line, sizeof line,
-                  "berth_http_requests_total{route=\"%s\",method=\"%s\",status=\"%d\"} %llu\n",
-                  route.c_str(), method.c_str(), status, static_cast<unsigned long long>(n));
+                  "berth_http_requests_total{route=\"%.*s\",method=\"%.*s\",status=\"%d\"} %llu\n",
+                  static_cast<int>(route.size()), route.data(), static_cast<int>(method.size()),
+                  method.data(), status, static_cast<unsigned long long>(n));
     out += line;
   }
   out +=
       "# HELP berth_http_request_duration_seconds Request latency by route.\n"
       "# TYPE berth_http_request_duration_seconds histogram\n";
-  for (const auto& [route, h] : latency_) {
+  for (const auto& [route_view, h] : latency_) {
+    std::string route(route_view);
     for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
       std::snprintf(line, sizeof line,
                     "berth_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
