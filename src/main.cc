@@ -1,6 +1,9 @@
 // berth: the registry server and its command-line client in one binary.
 #include <CLI/CLI.hpp>
 
+#include "cli/admin.h"
+#include "cli/bench.h"
+#include "cli/client.h"
 #include "cli/serve.h"
 
 int main(int argc, char** argv) {
@@ -8,10 +11,14 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "berth 0.1.0");
   app.require_subcommand(1);
   berth::cli::AddServeCommand(app);
+  berth::cli::AddAdminCommand(app);
+  berth::cli::AddBenchCommand(app);
+  berth::cli::AddClientCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int rc = app.exit(e);
+    return rc >= 100 ? 2 : rc;  // CLI11 usage errors (100+) exit 2, see docs/client.md
   }
   return 0;
 }

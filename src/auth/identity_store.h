@@ -1,0 +1,109 @@
+// Identities: accounts, their access keys and the identity policies attached to them.
+//
+// IdentityStore is the interface the request path uses (Lookup by access key id) and
+// `berth admin` edits (Create, Delete, List). The file backend keeps everything in
+// DATA/identities.json (mode 0600, replaced atomically) and re-reads it when it
+// changes on disk — checked at most once a second — so `berth admin` commands take
+// effect on a running server without a restart. A file that stops parsing is logged
+// and ignored (the last good contents stay in use).
+//
+// File format (hand-editable; policies are policy documents as JSON objects):
+//   {"version": 1, "identities": [{"access_key_id": "AKIA...", "secret_access_key": "...",
+//     "account_id": "123456789012", "user_name": "admin", "admin": true,
+//     "created_at": 1714979289, "policies": [{"Version": "2012-10-17", "Statement": [...]}]}]}
+//
+// Implementations are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "auth/caller.h"
+#include "auth/policy.h"
+#include "auth/sigv4.h"
+#include "base/clock.h"
+#include "base/status.h"
+
+namespace berth::auth {
+
+struct Identity {
+  std::string access_key_id;      // "AKIA" + 16 base32 characters
+  std::string secret_access_key;  // 40 characters
+  std::string account_id;         // 12 digits
+  std::string user_name;
+  // The account's administrator: its principal is arn:aws:iam::ACCOUNT:root, as AWS's
+  // root user. Its permissions still come from its policies.
+  bool admin = false;
+  int64_t created_at_seconds = 0;
+  std::vector<std::string> policy_documents;  // JSON text, one per attached policy
+  std::vector<Policy> policies;               // the same, parsed (kIdentity)
+
+  // arn:aws:iam::ACCOUNT:root for an admin, else arn:aws:iam::ACCOUNT:user/NAME.
+  std::string principal_arn() const;
+  // authenticated, account_id, access_key_id, principal_arn.
+  Caller ToCaller() const;
+};
+
+struct NewIdentity {
+  std::string account_id;                     // 12 digits
+  std::string user_name;                      // 1-64 of [A-Za-z0-9+=,.@_-]
+  std::vector<std::string> policy_documents;  // each must parse as an identity policy
+  bool admin = false;
+};
+
+class IdentityStore {
+ public:
+  virtual ~IdentityStore() = default;
+  IdentityStore() = default;
+  IdentityStore(const IdentityStore&) = delete;
+  IdentityStore& operator=(const IdentityStore&) = delete;
+
+  // NotFound when no identity has this access key id. The returned snapshot stays
+  // valid (and unchanged) however the store changes afterwards.
+  virtual Result<std::shared_ptr<const Identity>> Lookup(std::string_view access_key_id) = 0;
+  // Every identity, in file order.
+  virtual Result<std::vector<std::shared_ptr<const Identity>>> List() = 0;
+  // Creates an identity with a new access key id and secret, and returns it (the only
+  // time the secret is shown). kInvalidArgument names the bad field.
+  virtual Result<Identity> Create(const NewIdentity& spec) = 0;
+  // NotFound when no identity has this access key id.
+  virtual Status Delete(std::string_view access_key_id) = 0;
+};
+
+inline constexpr std::string_view kIdentitiesFileName = "identities.json";
+inline constexpr std::string_view kCredentialsFileName = "credentials";
+
+// Opens DATA/identities.json (`file`); a missing file is an empty store, created on the
+// first Create. A file that does not parse is an error here (fail fast at startup).
+Result<std::unique_ptr<IdentityStore>> OpenFileIdentityStore(const std::filesystem::path& file,
+                                                             const Clock& clock = Clock::Real());
+
+// First run: if DATA/identities.json holds no identity, creates an administrator
+// ("admin", admin = true) for `account_id` with the policy Allow ecr:* on *, and writes
+// its key to DATA/credentials in the AWS shared-credentials format (mode 0600):
+//   [default]\naws_access_key_id = ...\naws_secret_access_key = ...\n
+// Returns true if it created one (so the server can say so once), false if identities
+// already existed. Safe against concurrent first starts (file lock).
+Result<bool> EnsureAdministrator(const std::filesystem::path& data_dir,
+                                 std::string_view account_id);
+
+// A SigV4 CredentialLookup backed by `store` (which must outlive it).
+CredentialLookup MakeCredentialLookup(IdentityStore& store);
+
+// New random credentials in AWS's shapes.
+std::string GenerateAccessKeyId();      // "AKIA" + 16 of [A-Z2-7]
+std::string GenerateSecretAccessKey();  // 40 of [A-Za-z0-9+/]
+
+// Validation used by Create (exposed for the CLI's messages and tests).
+Status ValidateAccountId(std::string_view account_id);
+Status ValidateUserName(std::string_view user_name);
+
+// The policy EnsureAdministrator attaches: Allow ecr:* on *.
+inline constexpr std::string_view kAdministratorPolicy =
+    R"({"Version":"2012-10-17","Statement":[{"Sid":"BerthAdministrator","Effect":"Allow","Action":"ecr:*","Resource":"*"}]})";
+
+}  // namespace berth::auth

@@ -1,0 +1,205 @@
+#include "cli/admin.h"
+
+#include <algorithm>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "auth/identity_store.h"
+#include "auth/secret_file.h"
+#include "auth/token.h"
+#include "config/config.h"
+
+namespace berth::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kTokenKeyFileName = "token.key";
+
+struct AdminFlags {
+  std::string data_dir;
+  // create-key
+  std::string account;
+  std::string name;
+  std::vector<std::string> policy_files;
+  bool admin = false;
+  // delete-key
+  std::string access_key_id;
+};
+
+fs::path DataDir(const AdminFlags& flags) {
+  if (!flags.data_dir.empty()) return flags.data_dir;
+  auto env = config::BerthEnvironment();
+  if (auto it = env.find("BERTH_DATA_DIR"); it != env.end() && !it->second.empty()) {
+    return it->second;
+  }
+  return config::Config{}.data_dir;
+}
+
+int Fail(std::ostream& err, std::string_view command, const Status& st) {
+  err << "berth admin " << command << ": " << st.message() << "\n";
+  return 1;
+}
+
+std::string FormatTime(int64_t epoch_seconds) {
+  if (epoch_seconds <= 0) return "-";
+  std::time_t t = static_cast<std::time_t>(epoch_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+int CreateKey(const AdminFlags& flags, std::ostream& out, std::ostream& err) {
+  constexpr std::string_view kCmd = "create-key";
+  fs::path data = DataDir(flags);
+  auto store = auth::OpenFileIdentityStore(data / auth::kIdentitiesFileName);
+  if (!store.ok()) return Fail(err, kCmd, store.status());
+
+  auth::NewIdentity spec;
+  spec.user_name = flags.name;
+  spec.admin = flags.admin;
+  spec.account_id = flags.account;
+  if (spec.account_id.empty()) {
+    // Default: the account of the registry's administrator.
+    auto list = (*store)->List();
+    if (!list.ok()) return Fail(err, kCmd, list.status());
+    auto admin = std::find_if(list->begin(), list->end(), [](const auto& id) { return id->admin; });
+    if (admin == list->end()) {
+      return Fail(err, kCmd,
+                  Status::InvalidArgument("--account is required (there is no administrator "
+                                          "whose account could be the default)"));
+    }
+    spec.account_id = (*admin)->account_id;
+  }
+  for (const std::string& file : flags.policy_files) {
+    auto text = auth::ReadSmallFile(file, 1 << 20);
+    if (!text.ok()) {
+      return Fail(err, kCmd,
+                  Status::InvalidArgument("--policy " + file + ": " + text.status().message()));
+    }
+    auto policy = auth::Policy::Parse(*text, auth::PolicyKind::kIdentity);
+    if (!policy.ok()) {
+      return Fail(err, kCmd,
+                  Status::InvalidArgument("--policy " + file + ": " + policy.status().message()));
+    }
+    spec.policy_documents.push_back(std::move(*text));
+  }
+
+  if (spec.admin && spec.policy_documents.empty()) {
+    spec.policy_documents.emplace_back(auth::kAdministratorPolicy);
+  }
+  auto created = (*store)->Create(spec);
+  if (!created.ok()) return Fail(err, kCmd, created.status());
+  out << "Created an access key for " << created->principal_arn() << " in "
+      << (data / auth::kIdentitiesFileName).string() << ".\n"
+      << "The secret is shown only now; add these lines to ~/.aws/credentials:\n\n"
+      << "[" << created->user_name << "]\n"
+      << "aws_access_key_id = " << created->access_key_id << "\n"
+      << "aws_secret_access_key = " << created->secret_access_key << "\n";
+  if (created->policies.empty()) {
+    err << "note: no policy attached: every request signed with this key will be denied "
+           "(attach one with --policy FILE)\n";
+  }
+  return 0;
+}
+
+int DeleteKey(const AdminFlags& flags, std::ostream& out, std::ostream& err) {
+  constexpr std::string_view kCmd = "delete-key";
+  fs::path data = DataDir(flags);
+  auto store = auth::OpenFileIdentityStore(data / auth::kIdentitiesFileName);
+  if (!store.ok()) return Fail(err, kCmd, store.status());
+  if (Status st = (*store)->Delete(flags.access_key_id); !st.ok()) return Fail(err, kCmd, st);
+  out << "Deleted access key " << flags.access_key_id << ".\n";
+  return 0;
+}
+
+int ListKeys(const AdminFlags& flags, std::ostream& out, std::ostream& err) {
+  constexpr std::string_view kCmd = "list-keys";
+  fs::path data = DataDir(flags);
+  auto store = auth::OpenFileIdentityStore(data / auth::kIdentitiesFileName);
+  if (!store.ok()) return Fail(err, kCmd, store.status());
+  auto list = (*store)->List();
+  if (!list.ok()) return Fail(err, kCmd, list.status());
+  if (list->empty()) {
+    out << "No access keys in " << (data / auth::kIdentitiesFileName).string() << ".\n";
+    return 0;
+  }
+  struct Row {
+    std::string cells[6];
+  };
+  std::vector<Row> rows;
+  rows.push_back({{"ACCESS KEY ID", "ACCOUNT", "USER", "ADMIN", "POLICIES", "CREATED"}});
+  for (const auto& id : *list) {
+    rows.push_back({{id->access_key_id, id->account_id, id->user_name, id->admin ? "yes" : "no",
+                     std::to_string(id->policies.size()), FormatTime(id->created_at_seconds)}});
+  }
+  size_t widths[6] = {};
+  for (const Row& r : rows) {
+    for (size_t c = 0; c < 6; ++c) widths[c] = std::max(widths[c], r.cells[c].size());
+  }
+  for (const Row& r : rows) {
+    std::string line;
+    for (size_t c = 0; c < 6; ++c) {
+      line += r.cells[c];
+      if (c + 1 < 6) line.append(widths[c] - r.cells[c].size() + 2, ' ');
+    }
+    out << line << "\n";
+  }
+  return 0;
+}
+
+int RotateTokenKey(const AdminFlags& flags, std::ostream& out, std::ostream& err) {
+  fs::path path = DataDir(flags) / kTokenKeyFileName;
+  auto id = auth::TokenKeyFile::RotateFile(path);
+  if (!id.ok()) return Fail(err, "rotate-token-key", id.status());
+  out << "Rotated the registry token key in " << path.string() << " (new key id " << *id
+      << ").\nEvery registry token issued before is now invalid: clients must log in again.\n";
+  return 0;
+}
+
+}  // namespace
+
+void AddAdminCommand(CLI::App& app, std::ostream& out, std::ostream& err) {
+  auto flags = std::make_shared<AdminFlags>();
+  CLI::App* admin = app.add_subcommand("admin", "Manage access keys and the registry token key");
+  admin->require_subcommand(1);
+  auto add_data = [&](CLI::App* cmd) {
+    cmd->add_option("--data", flags->data_dir,
+                    "Data directory (default $BERTH_DATA_DIR, else ./berth-data)");
+  };
+
+  CLI::App* create = admin->add_subcommand("create-key", "Create an access key and print it");
+  add_data(create);
+  create->add_option("--name", flags->name, "User name (1-64 of A-Z a-z 0-9 + = , . @ _ -)")
+      ->required();
+  create->add_option("--account", flags->account,
+                     "12-digit account id (default: the administrator's account)");
+  create->add_option("--policy", flags->policy_files,
+                     "Identity policy JSON file to attach (repeatable)");
+  create->add_flag("--admin", flags->admin,
+                   "Make the key its account's administrator (principal ...:root); without "
+                   "--policy it gets Allow ecr:* on *");
+  create->callback([flags, &out, &err] { throw CLI::RuntimeError(CreateKey(*flags, out, err)); });
+
+  CLI::App* del = admin->add_subcommand("delete-key", "Delete an access key");
+  add_data(del);
+  del->add_option("access_key_id", flags->access_key_id, "The access key id to delete")->required();
+  del->callback([flags, &out, &err] { throw CLI::RuntimeError(DeleteKey(*flags, out, err)); });
+
+  CLI::App* list = admin->add_subcommand("list-keys", "List access keys (secrets are not shown)");
+  add_data(list);
+  list->callback([flags, &out, &err] { throw CLI::RuntimeError(ListKeys(*flags, out, err)); });
+
+  CLI::App* rotate = admin->add_subcommand(
+      "rotate-token-key", "Replace the registry token key, revoking every issued token");
+  add_data(rotate);
+  rotate->callback(
+      [flags, &out, &err] { throw CLI::RuntimeError(RotateTokenKey(*flags, out, err)); });
+}
+
+}  // namespace berth::cli
