@@ -231,6 +231,15 @@ class FileIdentityStore final : public IdentityStore {
     auto snap = Current();
     auto it = snap->by_key.find(std::string(access_key_id));
     if (it == snap->by_key.end()) {
+      // A key created a moment ago (by `berth admin` on this node) must work at once:
+      // on a miss, look at the file again whatever the reload interval (a stat; the
+      // file is re-read only if it changed).
+      std::lock_guard<std::mutex> l(mu_);
+      (void)ReloadLocked(/*force=*/false);
+      snap = snapshot_;
+      it = snap->by_key.find(std::string(access_key_id));
+    }
+    if (it == snap->by_key.end()) {
       return Status::NotFound("no identity has access key id '" +
                               std::string(access_key_id.substr(0, 128)) + "'");
     }

@@ -52,16 +52,24 @@ const std::vector<Setting>& Settings() {
       STR_SETTING("listen", listen),
       STR_SETTING("data_dir", data_dir),
       BOOL_SETTING("create_on_push", create_on_push),
+      STR_SETTING("public_url", public_url),
       INT_SETTING("http.idle_timeout_seconds", http.idle_timeout_seconds),
       INT_SETTING("http.read_timeout_seconds", http.read_timeout_seconds),
       INT_SETTING("http.max_header_bytes", http.max_header_bytes),
       INT_SETTING("http.io_threads", http.io_threads),
       INT_SETTING("http.blocking_threads", http.blocking_threads),
+      BOOL_SETTING("auth.enabled", auth.enabled),
+      INT_SETTING("auth.token_ttl_seconds", auth.token_ttl_seconds),
       STR_SETTING("tls.cert", tls.cert),
       STR_SETTING("tls.key", tls.key),
       INT_SETTING("uploads.expiry_seconds", uploads.expiry_seconds),
       INT_SETTING("uploads.sweep_interval_seconds", uploads.sweep_interval_seconds),
       INT_SETTING("limits.max_manifest_bytes", limits.max_manifest_bytes),
+      STR_SETTING("ecr.account_id", ecr.account_id),
+      STR_SETTING("ecr.region", ecr.region),
+      INT_SETTING("ecr.download_url_ttl_seconds", ecr.download_url_ttl_seconds),
+      STR_SETTING("ecr.download_url_secret", ecr.download_url_secret),
+      INT_SETTING("ecr.pull_time_flush_seconds", ecr.pull_time_flush_seconds),
       STR_SETTING("log.level", log.level),
       BOOL_SETTING("log.access_log", log.access_log),
   };
@@ -156,6 +164,9 @@ Status Validate(const Config& cfg) {
   if (cfg.http.io_threads < 0 || cfg.http.blocking_threads < 1) {
     return Status::InvalidArgument("http.io_threads must be >= 0, http.blocking_threads >= 1");
   }
+  if (cfg.auth.token_ttl_seconds <= 0) {
+    return Status::InvalidArgument("auth.token_ttl_seconds: must be positive");
+  }
   if (cfg.tls.cert.empty() != cfg.tls.key.empty()) {
     return Status::InvalidArgument("tls.cert and tls.key must be set together");
   }
@@ -165,6 +176,25 @@ Status Validate(const Config& cfg) {
   if (cfg.limits.max_manifest_bytes < 1024) {
     return Status::InvalidArgument("limits.max_manifest_bytes: must be at least 1024");
   }
+  if (cfg.ecr.account_id.size() != 12 ||
+      cfg.ecr.account_id.find_first_not_of("0123456789") != std::string::npos) {
+    return Status::InvalidArgument("ecr.account_id: expected 12 digits, got '" +
+                                   cfg.ecr.account_id + "'");
+  }
+  if (cfg.ecr.region.empty() || cfg.ecr.region.find_first_not_of(
+                                    "abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos) {
+    return Status::InvalidArgument("ecr.region: expected a region name such as us-east-1, got '" +
+                                   cfg.ecr.region + "'");
+  }
+  if (cfg.ecr.download_url_ttl_seconds <= 0 || cfg.ecr.pull_time_flush_seconds <= 0) {
+    return Status::InvalidArgument(
+        "ecr.download_url_ttl_seconds and ecr.pull_time_flush_seconds must be positive");
+  }
+  if (!cfg.public_url.empty() && !cfg.public_url.starts_with("http://") &&
+      !cfg.public_url.starts_with("https://")) {
+    return Status::InvalidArgument("public_url: expected http://HOST[:PORT] or https://..., got '" +
+                                   cfg.public_url + "'");
+  }
   static const char* kLevels[] = {"trace", "debug", "info", "warn", "error"};
   bool level_ok = false;
   for (const char* l : kLevels) level_ok |= cfg.log.level == l;
@@ -173,6 +203,20 @@ Status Validate(const Config& cfg) {
                                    cfg.log.level + "'");
   }
   return {};
+}
+
+std::string PublicUrl(const Config& cfg, uint16_t bound_port) {
+  if (!cfg.public_url.empty()) {
+    std::string url = cfg.public_url;
+    while (url.size() > 1 && url.back() == '/') url.pop_back();
+    return url;
+  }
+  std::string host = cfg.listen.substr(0, cfg.listen.rfind(':'));
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::" || host == "[::]") host = "[::1]";
+  if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
+  return std::string(cfg.tls.enabled() ? "https" : "http") + "://" + host + ":" +
+         std::to_string(bound_port);
 }
 
 }  // namespace berth::config

@@ -43,11 +43,34 @@ struct LimitsConfig {
   uint64_t max_manifest_bytes = 4 * 1024 * 1024;
 };
 
+struct EcrConfig {
+  // The account (12 digits) that owns repositories of callers without one, and that
+  // registryId, ARNs and messages name. Default: "000000000000".
+  std::string account_id = "000000000000";
+  // The region in repository ARNs. Default: "us-east-1".
+  std::string region = "us-east-1";
+  // How long GetDownloadUrlForLayer's URLs stay valid. Default: 3600.
+  int64_t download_url_ttl_seconds = 3600;
+  // Secret signing those URLs; empty = a random one per process (set the same value
+  // on every node behind one load balancer). Default: empty.
+  std::string download_url_secret;
+  // How often recorded pull times (lastRecordedPullTime) are written. Default: 60.
+  int64_t pull_time_flush_seconds = 60;
+};
+
 struct LogConfig {
   // trace, debug, info, warn, error. Default: info.
   std::string level = "info";
   // Access log on stdout: true = one line per request. Default: true.
   bool access_log = true;
+};
+
+struct AuthConfig {
+  // Require credentials (registry tokens on /v2, SigV4 on the ECR API). `--no-auth`
+  // turns it off for throwaway local use. Default: true.
+  bool enabled = true;
+  // Lifetime of the registry tokens GetAuthorizationToken mints. Default: 43200 (12 h).
+  int64_t token_ttl_seconds = 12 * 3600;
 };
 
 struct Config {
@@ -57,10 +80,16 @@ struct Config {
   std::string data_dir = "./berth-data";
   // Create a repository on first push instead of refusing with NAME_UNKNOWN. Default: false.
   bool create_on_push = false;
+  // Where clients reach the registry ("https://registry.example.com"): repositoryUri,
+  // proxyEndpoint and download URLs derive from it. Default: empty = derived from the
+  // listen address (http://127.0.0.1:PORT when listening on 0.0.0.0).
+  std::string public_url;
   HttpConfig http;
   TlsConfig tls;
+  AuthConfig auth;
   UploadConfig uploads;
   LimitsConfig limits;
+  EcrConfig ecr;
   LogConfig log;
 };
 
@@ -73,5 +102,8 @@ Status ApplyEnvironment(const std::map<std::string, std::string>& env, Config& c
 std::map<std::string, std::string> BerthEnvironment();
 // Checks ranges and combinations; the message says which key is wrong.
 Status Validate(const Config& cfg);
+// The public URL: `public_url` without a trailing '/', or derived from the listen
+// host, the bound port and whether TLS is on.
+std::string PublicUrl(const Config& cfg, uint16_t bound_port);
 
 }  // namespace berth::config

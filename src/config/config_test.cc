@@ -71,6 +71,61 @@ TEST(ConfigTest, BadValuesAreRejected) {
   EXPECT_FALSE(Validate(f).ok());
 }
 
+TEST(ConfigTest, EcrSectionDefaultsAndOverrides) {
+  Config c;
+  EXPECT_EQ(c.ecr.account_id, "000000000000");
+  EXPECT_EQ(c.ecr.region, "us-east-1");
+  EXPECT_EQ(c.ecr.download_url_ttl_seconds, 3600);
+  EXPECT_EQ(c.public_url, "");
+  std::string path = WriteTemp(
+      "public_url: https://registry.example.com/\necr:\n  account_id: \"123456789012\"\n"
+      "  region: eu-west-1\n");
+  ASSERT_TRUE(LoadYamlFile(path, c).ok());
+  EXPECT_EQ(c.ecr.account_id, "123456789012");
+  EXPECT_EQ(c.ecr.region, "eu-west-1");
+  ASSERT_TRUE(
+      ApplyEnvironment(
+          {{"BERTH_ECR_REGION", "ap-south-1"}, {"BERTH_ECR_DOWNLOAD_URL_TTL_SECONDS", "60"}}, c)
+          .ok());
+  EXPECT_EQ(c.ecr.region, "ap-south-1");
+  EXPECT_EQ(c.ecr.download_url_ttl_seconds, 60);
+  EXPECT_TRUE(Validate(c).ok());
+  EXPECT_EQ(PublicUrl(c, 5000), "https://registry.example.com");
+  std::remove(path.c_str());
+}
+
+TEST(ConfigTest, EcrValuesAreValidated) {
+  Config a;
+  a.ecr.account_id = "12345";
+  EXPECT_NE(Validate(a).message().find("ecr.account_id"), std::string::npos);
+  Config b;
+  b.ecr.account_id = "12345678901x";
+  EXPECT_FALSE(Validate(b).ok());
+  Config c;
+  c.ecr.region = "US East";
+  EXPECT_NE(Validate(c).message().find("ecr.region"), std::string::npos);
+  Config d;
+  d.public_url = "registry.example.com";
+  EXPECT_NE(Validate(d).message().find("public_url"), std::string::npos);
+  Config e;
+  e.ecr.download_url_ttl_seconds = 0;
+  EXPECT_FALSE(Validate(e).ok());
+}
+
+TEST(ConfigTest, PublicUrlDerivesFromTheListenAddress) {
+  Config c;  // 0.0.0.0:5000
+  EXPECT_EQ(PublicUrl(c, 5000), "http://127.0.0.1:5000");
+  c.listen = "127.0.0.1:0";
+  EXPECT_EQ(PublicUrl(c, 41234), "http://127.0.0.1:41234");  // the bound port
+  c.listen = "registry.local:443";
+  c.tls.cert = "/c.pem";
+  c.tls.key = "/k.pem";
+  EXPECT_EQ(PublicUrl(c, 443), "https://registry.local:443");
+  c.listen = "[::]:5000";
+  c.tls = {};
+  EXPECT_EQ(PublicUrl(c, 5000), "http://[::1]:5000");
+}
+
 TEST(ConfigTest, MissingFileIsAnError) {
   Config c;
   EXPECT_FALSE(LoadYamlFile("/nonexistent/berth.yaml", c).ok());

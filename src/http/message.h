@@ -47,6 +47,9 @@ struct Request {
   BodyReader* body = nullptr;
   std::string request_id;
   std::string remote;
+  // When non-empty, listings are limited to this account's resources (set by
+  // authentication for the catalog).
+  std::string account_scope;
   // Set by the router: a low-cardinality route name for logs and metrics.
   std::string_view route = "unmatched";
 

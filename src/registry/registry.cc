@@ -1,8 +1,10 @@
 #include "registry/registry.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "oci/media_types.h"
+#include "registry/tag_rules.h"
 #include "storage/keys.h"
 
 namespace berth::registry {
@@ -76,8 +78,19 @@ Status Registry::RecordStorageError(Status st) {
 
 Status Registry::CheckReady() { return RecordStorageError(meta_.Check()); }
 
-Result<std::vector<std::string>> Registry::Catalog(std::string_view after, size_t limit) {
-  return meta_.ListRepositories(after, limit);
+Result<std::vector<std::string>> Registry::Catalog(std::string_view after, size_t limit,
+                                                   std::string_view account) {
+  if (account.empty()) return meta_.ListRepositories(after, limit);
+  BERTH_ASSIGN_OR_RETURN(auto records, meta_.ListRepositoryRecords(account, after, limit));
+  std::vector<std::string> names;
+  names.reserve(records.size());
+  for (auto& r : records) names.push_back(std::move(r.name));
+  return names;
+}
+
+Result<storage::RepositoryRecord> Registry::FindRepository(std::string_view name) {
+  BERTH_RETURN_IF_ERROR(oci::ValidateRepositoryName(name));
+  return meta_.GetRepository(name);
 }
 
 Status Registry::RequireRepository(std::string_view repo) {
@@ -85,28 +98,43 @@ Status Registry::RequireRepository(std::string_view repo) {
   auto r = meta_.GetRepository(repo);
   if (r.ok()) return {};
   if (r.status().Is(Code::kNameUnknown) || r.status().Is(Code::kNotFound)) {
-    return Status(Code::kNameUnknown,
-                  "repository '" + std::string(repo) + "' does not exist in this registry",
-                  std::string(repo));
+    return RepositoryNotFound(repo, options_.account_id);
   }
   return RecordStorageError(r.status());
 }
 
-Status Registry::EnsureRepositoryForPush(std::string_view repo) {
-  Status st = RequireRepository(repo);
-  if (!st.Is(Code::kNameUnknown) || !options_.create_on_push) {
-    if (st.Is(Code::kNameUnknown)) {
-      return Status(Code::kNameUnknown,
-                    "repository '" + std::string(repo) +
-                        "' does not exist; create it first (or run the server with "
-                        "--create-on-push)",
-                    std::string(repo));
-    }
-    return st;
+Status Registry::RepositoryNotFound(std::string_view name, std::string_view account) const {
+  // ECR's wording, on /v2 as on the ECR API.
+  return Status(Code::kNameUnknown,
+                "The repository with name '" + std::string(name) +
+                    "' does not exist in the registry with id '" + std::string(account) + "'",
+                std::string(name));
+}
+
+Result<storage::RepositoryRecord> Registry::RepositoryForPush(std::string_view repo) {
+  BERTH_RETURN_IF_ERROR(oci::ValidateRepositoryName(repo));
+  auto r = meta_.GetRepository(repo);
+  if (r.ok()) return r;
+  if (!r.status().Is(Code::kNameUnknown) && !r.status().Is(Code::kNotFound)) {
+    return RecordStorageError(r.status());
   }
-  Status created = meta_.CreateRepository({std::string(repo), clock_.NowMillis()});
-  if (created.Is(Code::kAlreadyExists)) return {};  // a concurrent push created it
-  return RecordStorageError(created);
+  if (!options_.create_on_push) return RepositoryNotFound(repo, options_.account_id);
+  storage::RepositoryRecord rec;
+  rec.name = std::string(repo);
+  rec.created_at_ms = clock_.NowMillis();
+  rec.account_id = options_.account_id;
+  Status created = meta_.CreateRepository(rec);
+  if (created.Is(Code::kAlreadyExists)) {  // a concurrent push created it
+    auto again = meta_.GetRepository(repo);
+    if (!again.ok()) return RecordStorageError(again.status());
+    return again;
+  }
+  BERTH_RETURN_IF_ERROR(RecordStorageError(created));
+  return rec;
+}
+
+Status Registry::EnsureRepositoryForPush(std::string_view repo) {
+  return RepositoryForPush(repo).status();
 }
 
 // ---- blobs
@@ -393,22 +421,31 @@ Result<PutManifestResult> Registry::PutManifest(std::string_view repo, const oci
                                                 std::string_view content_type,
                                                 std::string bytes) {
   BERTH_RETURN_IF_ERROR(oci::ValidateRepositoryName(repo));
+  std::optional<oci::Digest> expected;
+  if (ref.is_digest()) expected = ref.digest();
+  BERTH_ASSIGN_OR_RETURN(storage::ManifestRecord rec,
+                         PrepareManifest(repo, expected, content_type, std::move(bytes)));
+  BERTH_ASSIGN_OR_RETURN(storage::RepositoryRecord target, RepositoryForPush(repo));
+  return CommitManifest(target, std::move(rec), ref.is_digest() ? std::string_view() : ref.tag(),
+                        false);
+}
+
+Result<storage::ManifestRecord> Registry::PrepareManifest(
+    std::string_view repo, const std::optional<oci::Digest>& expected,
+    std::string_view content_type, std::string bytes) {
   if (bytes.size() > options_.max_manifest_bytes) {
     return Status(Code::kTooLarge,
                   "manifest is " + std::to_string(bytes.size()) + " bytes; the limit is " +
                       std::to_string(options_.max_manifest_bytes));
   }
   BERTH_ASSIGN_OR_RETURN(oci::ParsedManifest parsed, oci::ParseManifest(bytes, content_type));
-  oci::DigestAlgorithm alg =
-      ref.is_digest() ? ref.digest().algorithm() : oci::DigestAlgorithm::kSha256;
+  oci::DigestAlgorithm alg = expected ? expected->algorithm() : oci::DigestAlgorithm::kSha256;
   oci::Digest digest = oci::Digest::Of(bytes, alg);
-  if (ref.is_digest() && ref.digest() != digest) {
+  if (expected && *expected != digest) {
     return Status(Code::kDigestInvalid,
-                  "manifest content has digest " + digest.str() + ", not " + ref.digest().str(),
-                  ref.digest().str());
+                  "manifest content has digest " + digest.str() + ", not " + expected->str(),
+                  expected->str());
   }
-  BERTH_RETURN_IF_ERROR(EnsureRepositoryForPush(repo));
-
   storage::ManifestRecord rec;
   rec.repository = std::string(repo);
   rec.digest = digest;
@@ -422,10 +459,65 @@ Result<PutManifestResult> Registry::PutManifest(std::string_view repo, const oci
   rec.annotations_json = json::serialize(ann);
   for (const auto& d : parsed.blobs()) rec.blob_refs.push_back(d.digest);
   for (const auto& d : parsed.manifests) rec.child_refs.push_back(d.digest);
+  // ECR's imageSizeInBytes of an image: the sum of its layers as its descriptors say
+  // (an index's is the largest of its children's, known once they are found).
+  for (const auto& l : parsed.layers) rec.image_size += l.size;
   rec.bytes = std::move(bytes);
-  Status st = meta_.PutManifest(rec, ref.is_digest() ? std::string_view() : ref.tag());
-  if (!st.ok()) return RecordStorageError(st);
-  return PutManifestResult{digest, rec.subject};
+  return rec;
+}
+
+Result<PutManifestResult> Registry::CommitManifest(const storage::RepositoryRecord& repo,
+                                                   storage::ManifestRecord rec,
+                                                   std::string_view tag, bool ecr) {
+  for (const oci::Digest& child : rec.child_refs) {
+    auto img = meta_.GetImage(repo.name, child);
+    if (img.ok()) rec.image_size = std::max(rec.image_size, img->manifest.image_size);
+    // A missing child is reported by PutManifest, in the transaction that checks it.
+  }
+  storage::PutManifestOptions options;
+  options.immutable_tag = !tag.empty() && IsTagImmutable(repo.tag_mutability, tag);
+  auto outcome = meta_.PutManifest(rec, tag, options);
+  if (!outcome.ok()) {
+    const Status& st = outcome.status();
+    if (st.Is(Code::kTagInvalid)) {
+      std::string why = repo.tag_mutability.mode == storage::TagMutability::kImmutable
+                            ? "the repository is immutable"
+                            : "the tag is immutable in this repository (imageTagMutability " +
+                                  std::string(TagMutabilityName(repo.tag_mutability.mode)) + ")";
+      return Status(Code::kTagInvalid,
+                    "The image tag '" + std::string(tag) + "' already exists in the '" + repo.name +
+                        "' repository and cannot be overwritten because " + why,
+                    std::string(tag));
+    }
+    if (ecr && st.Is(Code::kManifestBlobUnknown)) {
+      auto missing = oci::Digest::Parse(st.detail());
+      if (missing.ok() && std::find(rec.child_refs.begin(), rec.child_refs.end(), *missing) !=
+                              rec.child_refs.end()) {
+        return Status(Code::kManifestUnknown,
+                      "Some of the images referenced by the manifest list were not found in "
+                      "the repository with name '" +
+                          repo.name + "' in the registry with id '" + repo.account_id + "': [" +
+                          st.detail() + "]",
+                      st.detail());
+      }
+      return Status(Code::kManifestBlobUnknown,
+                    "Layers with digests '[" + st.detail() +
+                        "]' required for pushing image into repository with name '" + repo.name +
+                        "' in the registry with id '" + repo.account_id + "' do not exist",
+                    st.detail());
+    }
+    return RecordStorageError(st);
+  }
+  bool unchanged = tag.empty() ? !outcome->manifest_created : outcome->tag_unchanged;
+  if (ecr && unchanged) {
+    std::string what = "Image with digest '" + rec.digest.str() + "'";
+    if (!tag.empty()) what += " and tag '" + std::string(tag) + "'";
+    return Status(Code::kAlreadyExists,
+                  what + " already exists in the repository with name '" + repo.name +
+                      "' in the registry with id '" + repo.account_id + "'",
+                  rec.digest.str());
+  }
+  return PutManifestResult{rec.digest, rec.subject, rec.media_type};
 }
 
 Status Registry::DeleteManifest(std::string_view repo, const oci::Reference& ref) {

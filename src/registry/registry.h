@@ -1,15 +1,22 @@
 // Registry: the rules of an OCI registry — repositories, blobs and uploads,
-// manifests, tags, references — on top of a BlobStore and a MetadataStore.
-// It is the only layer that touches both stores, and it writes the blob before
-// the metadata that makes it visible. It knows nothing of HTTP.
+// manifests, tags, references — and of ECR on top of them (accounts, tag
+// mutability, policies, resource tags, image listings), over a BlobStore and a
+// MetadataStore. It is the only layer that touches both stores, and it writes the
+// blob before the metadata that makes it visible. It knows nothing of HTTP.
+//
+// Accounts: every repository belongs to an account (ECR registry id). Methods that
+// take an `account` act in that account's registry: a repository of another account
+// is reported as not found. The /v2 methods address repositories by name alone.
 //
 // Thread-safe. Every method may block on storage and must run off the I/O threads,
-// except UploadAppender::Write, which is the streaming hot path (hash + append).
+// except UploadAppender::Write, which is the streaming hot path (hash + append), and
+// RecordPull, which only touches memory.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -35,7 +42,15 @@ struct Options {
   uint64_t max_manifest_bytes = 4 * 1024 * 1024;
   // Upload sessions idle longer than this are swept.
   int64_t upload_expiry_ms = 24LL * 3600 * 1000;
+  // The account that owns repositories created on push (and those created before
+  // accounts existed), and that /v2 messages name. Default: "000000000000".
+  std::string account_id = "000000000000";
+  // Pulls waiting for FlushPulls beyond this many are not recorded. Default: 100000.
+  size_t max_pending_pulls = 100000;
 };
+
+// Most resource tags a repository may carry (as on ECR).
+inline constexpr size_t kMaxRepositoryTags = 50;
 
 // Counters the registry reports (read by /metrics).
 struct RegistryStats {
@@ -77,6 +92,15 @@ class UploadAppender {
 struct PutManifestResult {
   oci::Digest digest;
   std::optional<oci::Digest> subject;
+  std::string media_type;
+};
+
+// ECR's PutImage: a manifest with an optional tag and an optional expected digest.
+struct PutImageRequest {
+  std::string manifest;    // the exact bytes
+  std::string media_type;  // may be empty when the manifest has a mediaType field
+  std::string tag;         // empty: no tag
+  std::optional<oci::Digest> digest;
 };
 
 struct OpenedBlob {
@@ -95,10 +119,46 @@ class Registry {
   Status CheckReady();
 
   // ---- repositories
-  Result<std::vector<std::string>> Catalog(std::string_view after, size_t limit);
+  // Repository names after `after`; only `account`'s when it is non-empty.
+  Result<std::vector<std::string>> Catalog(std::string_view after, size_t limit,
+                                           std::string_view account = {});
   // kNameUnknown unless the repository exists, or create_on_push creates it now.
   Status EnsureRepositoryForPush(std::string_view repo);
   Status RequireRepository(std::string_view repo);
+  // The repository named `name`, whatever account owns it (kNameUnknown if none):
+  // authorization needs its owner and policy.
+  Result<storage::RepositoryRecord> FindRepository(std::string_view name);
+
+  // ---- repositories (ECR control plane)
+  // Gives repositories created before accounts existed to options().account_id.
+  // Call once at startup.
+  Status AdoptUnownedRepositories();
+  // Creates `repo` (name, attributes, tags; an empty account means the default one)
+  // and returns it as stored. kAlreadyExists when the name is taken.
+  Result<storage::RepositoryRecord> CreateRepository(storage::RepositoryRecord repo);
+  Result<storage::RepositoryRecord> GetRepository(std::string_view account, std::string_view name);
+  // The account's repositories sorted by name, strictly after `after`, at most `limit`.
+  Result<std::vector<storage::RepositoryRecord>> ListRepositories(std::string_view account,
+                                                                  std::string_view after,
+                                                                  size_t limit);
+  // Returns the repository as it was. Without `force`, kFailedPrecondition while it
+  // holds images.
+  Result<storage::RepositoryRecord> DeleteRepository(std::string_view account,
+                                                     std::string_view name, bool force);
+  Result<storage::RepositoryRecord> SetTagMutability(std::string_view account,
+                                                     std::string_view name,
+                                                     const storage::TagMutabilitySetting& setting);
+  // kInvalidArgument unless `policy` is a JSON object with a Statement.
+  Status SetRepositoryPolicy(std::string_view account, std::string_view name,
+                             std::string_view policy);
+  // kNotFound when the repository has no policy.
+  Result<std::string> GetRepositoryPolicy(std::string_view account, std::string_view name);
+  Result<std::string> DeleteRepositoryPolicy(std::string_view account, std::string_view name);
+  // Adds or replaces resource tags; kOutOfRange beyond kMaxRepositoryTags.
+  Status TagRepository(std::string_view account, std::string_view name,
+                       const std::vector<storage::ResourceTag>& tags);
+  Status UntagRepository(std::string_view account, std::string_view name,
+                         const std::vector<std::string>& keys);
 
   // ---- blobs
   Result<storage::BlobRecord> StatBlob(std::string_view repo, const oci::Digest& digest);
@@ -136,6 +196,50 @@ class Registry {
   Result<std::string> Referrers(std::string_view repo, const oci::Digest& subject,
                                 std::string_view artifact_type);
 
+  // ---- images (ECR views of manifests)
+  // ECR's PutImage rules on top of PutManifest: kDigestInvalid when `digest` does not
+  // match, kManifestBlobUnknown for a missing layer, kManifestUnknown for a missing
+  // child of an index, kTagInvalid for an immutable tag, and kAlreadyExists when
+  // nothing would change (the tag already points at this manifest, or no tag and the
+  // manifest is already there).
+  Result<PutManifestResult> PutImage(std::string_view account, std::string_view repo,
+                                     PutImageRequest request);
+  // Images with their tags, sorted by digest, strictly after `after`.
+  Result<std::vector<storage::ImageRecord>> ListImages(std::string_view account,
+                                                       std::string_view repo,
+                                                       storage::TagFilter filter,
+                                                       std::string_view after, size_t limit);
+  Result<storage::ImageRecord> DescribeImage(std::string_view account, std::string_view repo,
+                                             const oci::Digest& digest);
+  // The manifest (with its bytes) a tag or digest names.
+  Result<storage::ManifestRecord> GetImageManifest(std::string_view account, std::string_view repo,
+                                                   const oci::Reference& ref);
+  // Removes a tag; its image goes too when that was its last tag and no index lists it.
+  Result<storage::RemovedTag> UntagImage(std::string_view account, std::string_view repo,
+                                         std::string_view tag);
+  // Removes an image and all its tags; returns the tags it had. kManifestReferenced
+  // while an index lists it.
+  Result<std::vector<std::string>> DeleteImage(std::string_view account, std::string_view repo,
+                                               const oci::Digest& digest);
+
+  // ---- layers (ECR's layer API over the upload sessions)
+  // Appends one part at byte `first`; kRangeInvalid (detail = bytes received so far)
+  // unless it continues the upload exactly. Returns the new size of the upload.
+  Result<uint64_t> UploadLayerPart(std::string_view account, std::string_view repo,
+                                   std::string_view upload_id, uint64_t first,
+                                   std::string_view bytes);
+  // Verifies the upload against the first of `digests` it matches and commits it.
+  // kSizeInvalid for an empty upload, kDigestInvalid when none matches (the session is
+  // kept), kAlreadyExists when the repository already held the layer.
+  Result<storage::BlobRecord> CompleteLayerUpload(std::string_view account, std::string_view repo,
+                                                  std::string_view upload_id,
+                                                  const std::vector<oci::Digest>& digests);
+
+  // ---- pull times (ECR's lastRecordedPullTime)
+  // Notes a pull in memory; FlushPulls writes the pending ones in one transaction.
+  void RecordPull(std::string_view repo, const oci::Digest& digest);
+  Status FlushPulls();
+
  private:
   friend class UploadAppender;
   struct HashState {
@@ -148,6 +252,20 @@ class Registry {
                                                     oci::DigestAlgorithm alg);
   void ReleaseHash(const std::string& id, std::unique_ptr<oci::Hasher> hasher);
   Status RecordStorageError(Status st);
+  Status RepositoryNotFound(std::string_view name, std::string_view account) const;
+  // The repository a /v2 push goes to, created now under create_on_push.
+  Result<storage::RepositoryRecord> RepositoryForPush(std::string_view repo);
+  // Validates a manifest (size, schema, `expected` digest) into the record to store.
+  Result<storage::ManifestRecord> PrepareManifest(std::string_view repo,
+                                                  const std::optional<oci::Digest>& expected,
+                                                  std::string_view content_type, std::string bytes);
+  // Stores it under `repo`'s rules (tag mutability). `ecr` selects PutImage's errors
+  // over the /v2 ones.
+  Result<PutManifestResult> CommitManifest(const storage::RepositoryRecord& repo,
+                                           storage::ManifestRecord rec, std::string_view tag,
+                                           bool ecr);
+  // Overlays pulls not yet flushed onto listed images.
+  void ApplyPendingPulls(std::vector<storage::ImageRecord>& images);
 
   storage::BlobStore& blobs_;
   storage::MetadataStore& meta_;
@@ -163,6 +281,10 @@ class Registry {
   std::mutex mu_;
   std::condition_variable idle_cv_;
   std::unordered_map<std::string, HashState> hashes_;  // guarded by mu_
+
+  std::mutex pulls_mu_;
+  // (repository, digest) -> latest pull not yet written.
+  std::map<std::pair<std::string, std::string>, int64_t> pending_pulls_;  // guarded by pulls_mu_
 };
 
 }  // namespace berth::registry

@@ -20,7 +20,7 @@ asio::awaitable<Response> HandleCatalog(Ctx& ctx, Request& req) {
   if (!page.ok()) co_return ErrorResponse(page.status());
   // One extra row tells whether there is a next page.
   auto repos = co_await ctx.pool.Run(
-      [&] { return ctx.registry.Catalog(page->last, page->n + 1); });
+      [&] { return ctx.registry.Catalog(page->last, page->n + 1, req.account_scope); });
   if (!repos.ok()) co_return ErrorResponse(repos.status());
   bool more = repos->size() > page->n;
   if (more) repos->resize(page->n);

@@ -40,7 +40,13 @@ Status Negotiate(const Request& req, std::string_view stored) {
 
 asio::awaitable<Response> Get(Ctx& ctx, Request& req, const RouteMatch& m,
                               const oci::Reference& ref) {
-  auto rec = co_await ctx.pool.Run([&] { return ctx.registry.GetManifest(m.name, ref); });
+  bool pull = req.method == verb::get;
+  auto rec = co_await ctx.pool.Run([&] {
+    auto r = ctx.registry.GetManifest(m.name, ref);
+    // ECR's lastRecordedPullTime: a GET is a pull (noted in memory, written in batches).
+    if (r.ok() && pull) ctx.registry.RecordPull(m.name, r->digest);
+    return r;
+  });
   if (!rec.ok()) co_return ErrorResponse(rec.status());
   if (Status st = Negotiate(req, rec->media_type); !st.ok()) co_return ErrorResponse(st);
   Response res;

@@ -1,6 +1,7 @@
 // MetadataStore: everything about the registry that is not blob bytes —
-// repositories, manifests (their exact bytes and what they reference), tags,
-// repository→blob links, referrers, upload sessions.
+// repositories (with their ECR attributes: owning account, tag mutability, scanning
+// and encryption settings, resource tags, policy), manifests (their exact bytes and
+// what they reference), tags, repository→blob links, referrers, upload sessions.
 //
 // The interface speaks in domain terms; no SQL dialect or file layout leaks out.
 // Every method that changes several rows does so in one transaction, so a crash
@@ -18,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -25,9 +27,46 @@
 
 namespace berth::storage {
 
+// How a repository treats a push that would move an existing tag (ECR's
+// imageTagMutability). With an exclusion mode, tags matching one of the filters get
+// the opposite behaviour.
+enum class TagMutability : uint8_t {
+  kMutable,
+  kImmutable,
+  kImmutableWithExclusion,  // immutable, except tags matching a filter
+  kMutableWithExclusion,    // mutable, except tags matching a filter
+};
+
+struct TagMutabilitySetting {
+  TagMutability mode = TagMutability::kMutable;
+  // Wildcard patterns ('*' matches any run of characters); only for exclusion modes.
+  std::vector<std::string> exclusion_filters;
+  friend bool operator==(const TagMutabilitySetting&, const TagMutabilitySetting&) = default;
+};
+
+// A key/value label on a repository (AWS resource tag).
+struct ResourceTag {
+  std::string key;
+  std::string value;
+  friend bool operator==(const ResourceTag&, const ResourceTag&) = default;
+};
+
 struct RepositoryRecord {
+  // Name and creation time are all most callers set; the rest keep their defaults.
+  RepositoryRecord(std::string name = {}, int64_t created_at_ms = 0)  // NOLINT: implicit
+      : name(std::move(name)), created_at_ms(created_at_ms) {}
+
   std::string name;
   int64_t created_at_ms = 0;
+  // The account (ECR registry id) that owns the repository; empty for repositories
+  // created before accounts existed (see AssignUnownedRepositories).
+  std::string account_id;
+  TagMutabilitySetting tag_mutability;
+  bool scan_on_push = false;
+  std::string encryption_type = "AES256";
+  std::string kms_key;                // empty unless a KMS encryption type is set
+  std::vector<ResourceTag> tags;      // sorted by key, keys unique
+  std::optional<std::string> policy;  // the repository policy document, verbatim
 };
 
 struct BlobRecord {
@@ -50,6 +89,48 @@ struct ManifestRecord {
   // the repository: blobs linked, children stored as manifests.
   std::vector<oci::Digest> blob_refs;
   std::vector<oci::Digest> child_refs;
+  // What the image weighs as ECR reports it (imageSizeInBytes), computed by the
+  // registry at push time: for an image the sum of its layer sizes, for an index the
+  // largest of its children's.
+  int64_t image_size = 0;
+};
+
+// A manifest as image listings show it (ECR's DescribeImages): the record without
+// bytes or references, with its tags and the last recorded pull.
+struct ImageRecord {
+  ManifestRecord manifest;        // bytes, blob_refs and child_refs are empty
+  std::vector<std::string> tags;  // sorted
+  int64_t last_pulled_at_ms = 0;  // 0 = no pull recorded
+};
+
+// Which manifests an image listing includes.
+enum class TagFilter : uint8_t { kAny, kTagged, kUntagged };
+
+// Options of PutManifest beyond the record itself.
+struct PutManifestOptions {
+  // The tag may not move once it exists: a push that would point it at another
+  // manifest fails with kTagInvalid (detail = the tag). Checked in the transaction
+  // that writes the tag, so two concurrent pushes can never both move it.
+  bool immutable_tag = false;
+};
+
+// What PutManifest changed.
+struct PutManifestOutcome {
+  bool manifest_created = false;  // the repository did not hold this digest before
+  bool tag_unchanged = false;     // the tag already pointed at this manifest
+};
+
+// What RemoveTag removed.
+struct RemovedTag {
+  oci::Digest digest;             // the manifest the tag pointed at
+  bool manifest_deleted = false;  // it was the manifest's last tag, so the manifest went too
+};
+
+// A pull of a manifest, as recorded (in batches) for ECR's lastRecordedPullTime.
+struct PullRecord {
+  std::string repository;
+  oci::Digest digest;
+  int64_t pulled_at_ms = 0;
 };
 
 struct UploadRecord {
@@ -80,6 +161,25 @@ class MetadataStore {
   // Removes the repository with its manifests, tags, links and uploads.
   // Without `force`, kFailedPrecondition when it still holds manifests.
   virtual Status DeleteRepository(std::string_view name, bool force) = 0;
+  // The repositories of `account_id` with all their attributes, sorted by name,
+  // strictly after `after`, at most `limit`.
+  virtual Result<std::vector<RepositoryRecord>> ListRepositoryRecords(std::string_view account_id,
+                                                                      std::string_view after,
+                                                                      size_t limit) = 0;
+  // Gives every repository without an account (created before accounts existed) to
+  // `account_id`; returns how many. Idempotent.
+  virtual Result<size_t> AssignUnownedRepositories(std::string_view account_id) = 0;
+  virtual Status SetTagMutability(std::string_view name, const TagMutabilitySetting& setting) = 0;
+  // Stores the policy document verbatim (the caller validates it), replacing any.
+  virtual Status SetRepositoryPolicy(std::string_view name, std::string_view policy) = 0;
+  // Removes the policy and returns it; kNotFound when the repository has none.
+  virtual Result<std::string> DeleteRepositoryPolicy(std::string_view name) = 0;
+  // Removes the tags with `remove_keys` (absent keys are ignored), then sets `set`
+  // (replacing values of existing keys), in one transaction. kOutOfRange, changing
+  // nothing, when the repository would end up with more than `max_tags` tags.
+  virtual Status UpdateRepositoryTags(std::string_view name, const std::vector<ResourceTag>& set,
+                                      const std::vector<std::string>& remove_keys,
+                                      size_t max_tags) = 0;
 
   // ---- blobs
   // Records a committed blob (if new) and links it into `repository`, and deletes the
@@ -100,8 +200,14 @@ class MetadataStore {
   // Stores the manifest (idempotent for the same digest) with its references, and points
   // `tag` at it when non-empty, in one transaction. Fails with kManifestBlobUnknown
   // (detail = the missing digest) when a blob_ref is not linked into the repository or
-  // a child_ref is not a manifest of the repository.
-  virtual Status PutManifest(const ManifestRecord& manifest, std::string_view tag) = 0;
+  // a child_ref is not a manifest of the repository, and with kTagInvalid when
+  // `options.immutable_tag` forbids moving an existing tag; nothing changes then.
+  virtual Result<PutManifestOutcome> PutManifest(const ManifestRecord& manifest,
+                                                 std::string_view tag,
+                                                 const PutManifestOptions& options) = 0;
+  Result<PutManifestOutcome> PutManifest(const ManifestRecord& manifest, std::string_view tag) {
+    return PutManifest(manifest, tag, PutManifestOptions{});
+  }
   virtual Result<ManifestRecord> GetManifest(std::string_view repository,
                                              const oci::Digest& digest) = 0;
   // The manifest a tag points at, in one lookup.
@@ -123,6 +229,21 @@ class MetadataStore {
   virtual Result<std::vector<ManifestRecord>> ListReferrers(std::string_view repository,
                                                             const oci::Digest& subject,
                                                             std::string_view artifact_type) = 0;
+  // Removes `tag` and, when it was the last tag of its manifest and no index in the
+  // repository lists that manifest, the manifest too (ECR: untagging an image's last
+  // tag deletes the image), in one transaction. kManifestUnknown when the tag is absent.
+  virtual Result<RemovedTag> RemoveTag(std::string_view repository, std::string_view tag) = 0;
+
+  // ---- image listings (ECR views of manifests)
+  // Manifests of `repository` with their tags and last pull, sorted by digest, strictly
+  // after `after` (empty = from the start), at most `limit`, filtered by tag status.
+  virtual Result<std::vector<ImageRecord>> ListImages(std::string_view repository, TagFilter filter,
+                                                      std::string_view after, size_t limit) = 0;
+  // One manifest as listings show it; kManifestUnknown when absent.
+  virtual Result<ImageRecord> GetImage(std::string_view repository, const oci::Digest& digest) = 0;
+  // Raises each manifest's last pull time to `pulled_at_ms` (never lowers it), in one
+  // transaction. Pulls of manifests or repositories that no longer exist are ignored.
+  virtual Status RecordPulls(const std::vector<PullRecord>& pulls) = 0;
 
   // ---- upload sessions
   virtual Status CreateUpload(const UploadRecord& upload) = 0;

@@ -113,7 +113,7 @@ ManifestRecord PushImage(MetadataStore& s, std::string_view repo, std::string_vi
   oci::Digest config = AddBlob(s, repo, std::string("config of ") + std::string(name));
   oci::Digest layer = AddBlob(s, repo, std::string("layer of ") + std::string(name));
   ManifestRecord m = Image(repo, "{\"image\":\"" + std::string(name) + "\"}", {config, layer});
-  Status st = s.PutManifest(m, tag);
+  Status st = s.PutManifest(m, tag).status();
   EXPECT_TRUE(st.ok()) << st.ToString();
   return m;
 }
@@ -162,7 +162,19 @@ TEST_P(MetadataStoreConformance, MissingRepositoryIsNameUnknown) {
   EXPECT_CODE(store().CreateUpload(Upload(NewUploadId(), "nope/missing", 0, kT0)),
               Code::kNameUnknown);
   auto put = store().PutManifest(Image("nope/missing", "{}", {}), "");
-  EXPECT_EQ(put.message(), "repository nope/missing not found");
+  EXPECT_EQ(put.status().message(), "repository nope/missing not found");
+  // The ECR attributes and views too.
+  EXPECT_CODE(store().SetTagMutability("nope/missing", {TagMutability::kImmutable, {}}),
+              Code::kNameUnknown);
+  EXPECT_CODE(store().SetRepositoryPolicy("nope/missing", "{}"), Code::kNameUnknown);
+  EXPECT_CODE(store().DeleteRepositoryPolicy("nope/missing"), Code::kNameUnknown);
+  EXPECT_CODE(store().UpdateRepositoryTags("nope/missing", {{"k", "v"}}, {}, 50),
+              Code::kNameUnknown);
+  EXPECT_CODE(store().RemoveTag("nope/missing", "latest"), Code::kNameUnknown);
+  EXPECT_CODE(store().ListImages("nope/missing", TagFilter::kAny, "", 10), Code::kNameUnknown);
+  EXPECT_CODE(store().GetImage("nope/missing", d), Code::kNameUnknown);
+  // Recording a pull of something gone is not an error.
+  ASSERT_OK(store().RecordPulls({{"nope/missing", d, kT0}}));
 }
 
 TEST_P(MetadataStoreConformance, ListRepositoriesSortedAndPaginatedByName) {
@@ -254,6 +266,171 @@ TEST_P(MetadataStoreConformance, DeleteRepositoryWithoutManifestsDropsLinksAndUp
   REPO("links-only");
   EXPECT_CODE(store().GetLinkedBlob("links-only", blob), Code::kBlobUnknown);
   EXPECT_TRUE(store().GetBlob(blob).ok());
+}
+
+// ---------------------------------------------------------------------------------------
+// Repository attributes (the ECR control plane).
+
+TEST_P(MetadataStoreConformance, NewRepositoryHasDefaultAttributes) {
+  REPO("plain");
+  auto repo = store().GetRepository("plain");
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  EXPECT_EQ(repo->account_id, "");
+  EXPECT_EQ(repo->tag_mutability, (TagMutabilitySetting{TagMutability::kMutable, {}}));
+  EXPECT_FALSE(repo->scan_on_push);
+  EXPECT_EQ(repo->encryption_type, "AES256");
+  EXPECT_EQ(repo->kms_key, "");
+  EXPECT_TRUE(repo->tags.empty());
+  EXPECT_FALSE(repo->policy.has_value());
+}
+
+TEST_P(MetadataStoreConformance, CreateRepositoryStoresEveryAttribute) {
+  RepositoryRecord r;
+  r.name = "team/app";
+  r.created_at_ms = kT0 + 7;
+  r.account_id = "123456789012";
+  r.tag_mutability = {TagMutability::kImmutableWithExclusion, {"latest", "dev-*"}};
+  r.scan_on_push = true;
+  r.encryption_type = "KMS";
+  r.kms_key = "arn:aws:kms:us-east-1:123456789012:key/abc";
+  r.tags = {{"env", "prod"}, {"team", "a b"}, {"empty", ""}};
+  r.policy = R"({"Version":"2012-10-17","Statement":[]})";
+  ASSERT_OK(store().CreateRepository(r));
+  auto got = store().GetRepository("team/app");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->name, r.name);
+  EXPECT_EQ(got->created_at_ms, kT0 + 7);
+  EXPECT_EQ(got->account_id, r.account_id);
+  EXPECT_EQ(got->tag_mutability, r.tag_mutability);
+  EXPECT_TRUE(got->scan_on_push);
+  EXPECT_EQ(got->encryption_type, "KMS");
+  EXPECT_EQ(got->kms_key, r.kms_key);
+  // Tags come back sorted by key.
+  EXPECT_EQ(got->tags, (std::vector<ResourceTag>{{"empty", ""}, {"env", "prod"}, {"team", "a b"}}));
+  EXPECT_EQ(got->policy, r.policy);
+  // A failed creation (name taken) stores none of its attributes.
+  RepositoryRecord again = r;
+  again.account_id = "999999999999";
+  again.tags = {{"x", "y"}};
+  EXPECT_CODE(store().CreateRepository(again), Code::kAlreadyExists);
+  EXPECT_EQ(store().GetRepository("team/app")->account_id, r.account_id);
+  EXPECT_EQ(store().GetRepository("team/app")->tags.size(), 3u);
+}
+
+TEST_P(MetadataStoreConformance, ListRepositoryRecordsPerAccountPaginatedByName) {
+  for (const char* name : {"c", "a", "b/x", "b", "e"}) {
+    RepositoryRecord r{name, kT0};
+    r.account_id = "111111111111";
+    r.tags = {{"name", name}};
+    ASSERT_OK(store().CreateRepository(r));
+  }
+  RepositoryRecord other{"d", kT0};
+  other.account_id = "222222222222";
+  ASSERT_OK(store().CreateRepository(other));
+  REPO("unowned");
+
+  auto names = [](const Result<std::vector<RepositoryRecord>>& page) {
+    Strings out;
+    for (const auto& r : *page) out.push_back(r.name);
+    return out;
+  };
+  auto all = store().ListRepositoryRecords("111111111111", "", 100);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(names(all), (Strings{"a", "b", "b/x", "c", "e"}));
+  for (const auto& r : *all) {
+    EXPECT_EQ(r.account_id, "111111111111");
+    EXPECT_EQ(r.tags, (std::vector<ResourceTag>{{"name", r.name}})) << r.name;
+  }
+  auto page = store().ListRepositoryRecords("111111111111", "", 2);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(names(page), (Strings{"a", "b"}));
+  page = store().ListRepositoryRecords("111111111111", "b", 2);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(names(page), (Strings{"b/x", "c"}));
+  EXPECT_EQ((*page)[1].tags, (std::vector<ResourceTag>{{"name", "c"}}));
+  page = store().ListRepositoryRecords("111111111111", "c", 2);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(names(page), (Strings{"e"}));
+  EXPECT_TRUE(store().ListRepositoryRecords("111111111111", "e", 2)->empty());
+  EXPECT_TRUE(store().ListRepositoryRecords("111111111111", "", 0)->empty());
+  EXPECT_EQ(names(store().ListRepositoryRecords("222222222222", "", 10)), (Strings{"d"}));
+  EXPECT_TRUE(store().ListRepositoryRecords("333333333333", "", 10)->empty());
+  EXPECT_EQ(names(store().ListRepositoryRecords("", "", 10)), (Strings{"unowned"}));
+}
+
+TEST_P(MetadataStoreConformance, AssignUnownedRepositoriesOnlyTouchesThoseWithoutAccount) {
+  REPO("old/one");
+  REPO("old/two");
+  RepositoryRecord owned{"owned", kT0};
+  owned.account_id = "222222222222";
+  ASSERT_OK(store().CreateRepository(owned));
+  auto n = store().AssignUnownedRepositories("111111111111");
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 2u);
+  EXPECT_EQ(store().GetRepository("old/one")->account_id, "111111111111");
+  EXPECT_EQ(store().GetRepository("owned")->account_id, "222222222222");
+  EXPECT_EQ(*store().AssignUnownedRepositories("333333333333"), 0u);
+  EXPECT_EQ(store().ListRepositoryRecords("111111111111", "", 10)->size(), 2u);
+}
+
+TEST_P(MetadataStoreConformance, SetTagMutabilityReplacesTheSetting) {
+  REPO("app");
+  TagMutabilitySetting imm{TagMutability::kMutableWithExclusion, {"release-*", "v*.*"}};
+  ASSERT_OK(store().SetTagMutability("app", imm));
+  EXPECT_EQ(store().GetRepository("app")->tag_mutability, imm);
+  ASSERT_OK(store().SetTagMutability("app", {TagMutability::kImmutable, {}}));
+  EXPECT_EQ(store().GetRepository("app")->tag_mutability,
+            (TagMutabilitySetting{TagMutability::kImmutable, {}}));
+}
+
+TEST_P(MetadataStoreConformance, RepositoryPolicySetReplaceDelete) {
+  REPO("app");
+  EXPECT_CODE(store().DeleteRepositoryPolicy("app"), Code::kNotFound);
+  std::string p1 = R"({"Statement":[{"Effect":"Allow"}]})";
+  std::string p2 = "{\n  \"Statement\": {\"Effect\": \"Deny\"}\n}\n";  // kept verbatim
+  ASSERT_OK(store().SetRepositoryPolicy("app", p1));
+  EXPECT_EQ(store().GetRepository("app")->policy, p1);
+  ASSERT_OK(store().SetRepositoryPolicy("app", p2));
+  EXPECT_EQ(store().GetRepository("app")->policy, p2);
+  auto old = store().DeleteRepositoryPolicy("app");
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(*old, p2);
+  EXPECT_FALSE(store().GetRepository("app")->policy.has_value());
+  EXPECT_CODE(store().DeleteRepositoryPolicy("app"), Code::kNotFound);
+}
+
+TEST_P(MetadataStoreConformance, UpdateRepositoryTagsSetsRemovesAndLimits) {
+  REPO("app");
+  ASSERT_OK(store().UpdateRepositoryTags("app", {{"b", "1"}, {"a", "2"}}, {}, 3));
+  EXPECT_EQ(store().GetRepository("app")->tags, (std::vector<ResourceTag>{{"a", "2"}, {"b", "1"}}));
+  // Replace a value, add one, remove one; unknown keys are ignored.
+  ASSERT_OK(store().UpdateRepositoryTags("app", {{"a", "3"}, {"c", ""}}, {"b", "zzz"}, 3));
+  EXPECT_EQ(store().GetRepository("app")->tags, (std::vector<ResourceTag>{{"a", "3"}, {"c", ""}}));
+  // Over the limit: nothing changes.
+  EXPECT_CODE(store().UpdateRepositoryTags("app", {{"d", "4"}, {"e", "5"}}, {}, 3),
+              Code::kOutOfRange);
+  EXPECT_EQ(store().GetRepository("app")->tags, (std::vector<ResourceTag>{{"a", "3"}, {"c", ""}}));
+  // Removing makes room in the same call.
+  ASSERT_OK(store().UpdateRepositoryTags("app", {{"d", "4"}, {"e", "5"}}, {"a"}, 3));
+  EXPECT_EQ(store().GetRepository("app")->tags,
+            (std::vector<ResourceTag>{{"c", ""}, {"d", "4"}, {"e", "5"}}));
+}
+
+TEST_P(MetadataStoreConformance, DeleteRepositoryDropsItsAttributes) {
+  RepositoryRecord r{"app", kT0};
+  r.account_id = "111111111111";
+  r.tags = {{"k", "v"}};
+  r.policy = "{\"Statement\":[]}";
+  r.tag_mutability = {TagMutability::kImmutable, {}};
+  ASSERT_OK(store().CreateRepository(r));
+  ASSERT_OK(store().DeleteRepository("app", false));
+  REPO("app");
+  auto got = store().GetRepository("app");
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(got->tags.empty());
+  EXPECT_FALSE(got->policy.has_value());
+  EXPECT_EQ(got->tag_mutability.mode, TagMutability::kMutable);
+  EXPECT_EQ(got->account_id, "");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -395,7 +572,7 @@ TEST_P(MetadataStoreConformance, PutManifestWithUnlinkedBlobFails) {
   oci::Digest nowhere = D("layer nowhere");
   for (const oci::Digest& missing : {elsewhere, nowhere}) {
     ManifestRecord m = Image("app", "{\"layer\":\"" + missing.str() + "\"}", {config, missing});
-    Status st = store().PutManifest(m, "latest");
+    Status st = store().PutManifest(m, "latest").status();
     EXPECT_CODE(st, Code::kManifestBlobUnknown);
     EXPECT_EQ(st.detail(), missing.str());
     EXPECT_NE(st.message().find(missing.str()), std::string::npos) << st.message();
@@ -416,7 +593,7 @@ TEST_P(MetadataStoreConformance, PutIndexWithMissingChildFails) {
   ManifestRecord amd64 = PushImage(store(), "app", "amd64", "");
   ManifestRecord arm64 = PushImage(store(), "other", "arm64", "");  // wrong repository
   ManifestRecord index = Index("app", "{\"index\":1}", {amd64.digest, arm64.digest});
-  Status st = store().PutManifest(index, "latest");
+  Status st = store().PutManifest(index, "latest").status();
   EXPECT_CODE(st, Code::kManifestBlobUnknown);
   EXPECT_EQ(st.detail(), arm64.digest.str());
   EXPECT_NE(st.message().find(arm64.digest.str()), std::string::npos) << st.message();
@@ -594,6 +771,262 @@ TEST_P(MetadataStoreConformance, IndexInAnotherRepositoryDoesNotPinAChild) {
   ASSERT_OK(store().PutManifest(Index("b", "{\"index\":\"b\"}", {child_b.digest}), "latest"));
   EXPECT_TRUE(store().DeleteManifest("a", child_a.digest).ok());
   EXPECT_CODE(store().DeleteManifest("b", child_b.digest), Code::kManifestReferenced);
+}
+
+// ---------------------------------------------------------------------------------------
+// Tag rules, outcomes and image sizes.
+
+TEST_P(MetadataStoreConformance, PutManifestReportsWhatChanged) {
+  REPO("app");
+  oci::Digest layer = AddBlob(store(), "app", "layer");
+  ManifestRecord m = Image("app", "{\"outcome\":1}", {layer});
+  auto first = store().PutManifest(m, "v1");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(first->manifest_created);
+  EXPECT_FALSE(first->tag_unchanged);
+  auto same = store().PutManifest(m, "v1");
+  ASSERT_TRUE(same.ok());
+  EXPECT_FALSE(same->manifest_created);
+  EXPECT_TRUE(same->tag_unchanged);
+  auto retag = store().PutManifest(m, "v2");
+  ASSERT_TRUE(retag.ok());
+  EXPECT_FALSE(retag->manifest_created);
+  EXPECT_FALSE(retag->tag_unchanged);
+  auto untagged = store().PutManifest(m, "");
+  ASSERT_TRUE(untagged.ok());
+  EXPECT_FALSE(untagged->manifest_created);
+  EXPECT_FALSE(untagged->tag_unchanged);
+}
+
+TEST_P(MetadataStoreConformance, ImmutableTagCannotMove) {
+  REPO("app");
+  ManifestRecord v1 = PushImage(store(), "app", "one", "");
+  ManifestRecord v2 = PushImage(store(), "app", "two", "");
+  ManifestRecord v3 = Image("app", "{\"never\":3}", {});
+  PutManifestOptions immutable{true};
+  ASSERT_OK(store().PutManifest(v1, "release", immutable));  // a new tag is fine
+  // Pointing it at the manifest it already names is fine too.
+  auto again = store().PutManifest(v1, "release", immutable);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->tag_unchanged);
+  Status st = store().PutManifest(v2, "release", immutable).status();
+  EXPECT_CODE(st, Code::kTagInvalid);
+  EXPECT_EQ(st.detail(), "release");
+  // Nothing changed: the tag, and a manifest the failed push carried is not stored.
+  EXPECT_EQ(store().GetManifestByTag("app", "release")->digest, v1.digest);
+  EXPECT_CODE(store().PutManifest(v3, "release", immutable), Code::kTagInvalid);
+  EXPECT_CODE(store().GetManifest("app", v3.digest), Code::kManifestUnknown);
+  // Without the rule the tag moves.
+  ASSERT_OK(store().PutManifest(v2, "release"));
+  EXPECT_EQ(store().GetManifestByTag("app", "release")->digest, v2.digest);
+}
+
+TEST_P(MetadataStoreConformance, ConcurrentPushesOfAnImmutableTagHaveOneWinner) {
+  REPO("app");
+  constexpr int kThreads = 8;
+  std::vector<ManifestRecord> images;
+  for (int t = 0; t < kThreads; ++t) {
+    images.push_back(PushImage(store(), "app", "racer " + std::to_string(t), ""));
+  }
+  std::atomic<int> won{0};
+  std::atomic<int> refused{0};
+  std::atomic<int> other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto put = store().PutManifest(images[t], "stable", PutManifestOptions{true});
+      if (put.ok()) {
+        ++won;
+      } else if (put.status().Is(Code::kTagInvalid)) {
+        ++refused;
+      } else {
+        ++other;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(won.load(), 1);
+  EXPECT_EQ(refused.load(), kThreads - 1);
+  EXPECT_EQ(other.load(), 0);
+  auto winner = store().GetManifestByTag("app", "stable");
+  ASSERT_TRUE(winner.ok());
+  int holders = 0;
+  for (const auto& m : images) holders += m.digest == winner->digest ? 1 : 0;
+  EXPECT_EQ(holders, 1);
+}
+
+TEST_P(MetadataStoreConformance, ImageSizeIsStored) {
+  REPO("app");
+  oci::Digest layer = AddBlob(store(), "app", "sized layer");
+  ManifestRecord m = Image("app", "{\"sized\":1}", {layer});
+  m.image_size = 123456789012;
+  ASSERT_OK(store().PutManifest(m, "v1"));
+  EXPECT_EQ(store().GetManifest("app", m.digest)->image_size, 123456789012);
+  EXPECT_EQ(store().GetManifestByTag("app", "v1")->image_size, 123456789012);
+  EXPECT_EQ(store().GetImage("app", m.digest)->manifest.image_size, 123456789012);
+  EXPECT_EQ(store().ListImages("app", TagFilter::kAny, "", 10)->front().manifest.image_size,
+            123456789012);
+}
+
+// ---------------------------------------------------------------------------------------
+// Image listings, tag removal and pull times.
+
+TEST_P(MetadataStoreConformance, GetImageCarriesTagsAndNoBytes) {
+  REPO("app");
+  ManifestRecord m = PushImage(store(), "app", "img", "b");
+  ASSERT_OK(store().PutManifest(m, "a"));
+  ManifestRecord ref = Referrer("app", "{\"sig\":1}", m.digest, "application/vnd.sig");
+  ASSERT_OK(store().PutManifest(ref, ""));
+  auto img = store().GetImage("app", m.digest);
+  ASSERT_TRUE(img.ok()) << img.status().ToString();
+  EXPECT_EQ(img->manifest.repository, "app");
+  EXPECT_EQ(img->manifest.digest, m.digest);
+  EXPECT_EQ(img->manifest.media_type, kImageType);
+  EXPECT_EQ(img->manifest.size, static_cast<int64_t>(m.bytes.size()));
+  EXPECT_EQ(img->manifest.pushed_at_ms, kT0);
+  EXPECT_TRUE(img->manifest.bytes.empty());
+  EXPECT_TRUE(img->manifest.blob_refs.empty());
+  EXPECT_FALSE(img->manifest.subject.has_value());
+  EXPECT_EQ(img->tags, (Strings{"a", "b"}));
+  EXPECT_EQ(img->last_pulled_at_ms, 0);
+  auto r = store().GetImage("app", ref.digest);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->tags.empty());
+  ASSERT_TRUE(r->manifest.subject.has_value());
+  EXPECT_EQ(*r->manifest.subject, m.digest);
+  EXPECT_EQ(r->manifest.artifact_type, "application/vnd.sig");
+  EXPECT_CODE(store().GetImage("app", D("nothing")), Code::kManifestUnknown);
+}
+
+TEST_P(MetadataStoreConformance, ListImagesFiltersByTagStatusAndPaginatesByDigest) {
+  REPO("app");
+  REPO("other");
+  std::vector<ManifestRecord> tagged, untagged;
+  for (int i = 0; i < 5; ++i) {
+    ManifestRecord m =
+        PushImage(store(), "app", "t" + std::to_string(i), "tag" + std::to_string(i));
+    ASSERT_OK(store().PutManifest(m, "also" + std::to_string(i)));
+    tagged.push_back(m);
+    untagged.push_back(PushImage(store(), "app", "u" + std::to_string(i), ""));
+  }
+  PushImage(store(), "other", "elsewhere", "x");
+  auto digests = [](const std::vector<ManifestRecord>& v) {
+    std::vector<oci::Digest> out;
+    for (const auto& m : v) out.push_back(m.digest);
+    return Sorted(out);
+  };
+  auto listed = [](const Result<std::vector<ImageRecord>>& page) {
+    std::vector<oci::Digest> out;
+    for (const auto& i : *page) out.push_back(i.manifest.digest);
+    return out;
+  };
+  std::vector<oci::Digest> all = digests(tagged);
+  for (const auto& d : digests(untagged)) all.push_back(d);
+  std::sort(all.begin(), all.end());
+
+  auto any = store().ListImages("app", TagFilter::kAny, "", 100);
+  ASSERT_TRUE(any.ok()) << any.status().ToString();
+  EXPECT_EQ(listed(any), all);
+  for (const auto& img : *any) {
+    EXPECT_TRUE(img.manifest.bytes.empty());
+    bool is_tagged = std::any_of(tagged.begin(), tagged.end(),
+                                 [&](const auto& m) { return m.digest == img.manifest.digest; });
+    if (is_tagged) {
+      ASSERT_EQ(img.tags.size(), 2u);
+      EXPECT_TRUE(img.tags[0].starts_with("also"));  // sorted
+      EXPECT_TRUE(img.tags[1].starts_with("tag"));
+    } else {
+      EXPECT_TRUE(img.tags.empty());
+    }
+  }
+  EXPECT_EQ(listed(store().ListImages("app", TagFilter::kTagged, "", 100)), digests(tagged));
+  EXPECT_EQ(listed(store().ListImages("app", TagFilter::kUntagged, "", 100)), digests(untagged));
+
+  // Pages of 3, keyed by the last digest; tags stay with their image across pages.
+  std::vector<oci::Digest> paged;
+  std::string after;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto page = store().ListImages("app", TagFilter::kAny, after, 3);
+    ASSERT_TRUE(page.ok());
+    if (page->empty()) break;
+    EXPECT_LE(page->size(), 3u);
+    for (const auto& img : *page) {
+      paged.push_back(img.manifest.digest);
+      if (std::any_of(tagged.begin(), tagged.end(),
+                      [&](const auto& m) { return m.digest == img.manifest.digest; })) {
+        EXPECT_EQ(img.tags.size(), 2u);
+      }
+    }
+    after = page->back().manifest.digest.str();
+  }
+  EXPECT_EQ(paged, all);
+  auto tagged_page = store().ListImages("app", TagFilter::kTagged, digests(tagged)[1].str(), 2);
+  ASSERT_TRUE(tagged_page.ok());
+  EXPECT_EQ(listed(tagged_page),
+            (std::vector<oci::Digest>{digests(tagged)[2], digests(tagged)[3]}));
+  EXPECT_TRUE(store().ListImages("app", TagFilter::kAny, "", 0)->empty());
+  EXPECT_TRUE(store().ListImages("app", TagFilter::kAny, all.back().str(), 10)->empty());
+}
+
+TEST_P(MetadataStoreConformance, RecordPullsOnlyMovesForward) {
+  REPO("app");
+  ManifestRecord a = PushImage(store(), "app", "a", "a");
+  ManifestRecord b = PushImage(store(), "app", "b", "");
+  ASSERT_OK(store().RecordPulls({{"app", a.digest, kT0 + 100}, {"app", b.digest, kT0 + 50}}));
+  EXPECT_EQ(store().GetImage("app", a.digest)->last_pulled_at_ms, kT0 + 100);
+  EXPECT_EQ(store().GetImage("app", b.digest)->last_pulled_at_ms, kT0 + 50);
+  // An older pull never lowers it; pulls of what is gone are ignored.
+  ASSERT_OK(store().RecordPulls({{"app", a.digest, kT0 + 10},
+                                 {"app", D("gone"), kT0 + 500},
+                                 {"no/such", a.digest, kT0 + 500},
+                                 {"app", b.digest, kT0 + 60}}));
+  EXPECT_EQ(store().GetImage("app", a.digest)->last_pulled_at_ms, kT0 + 100);
+  EXPECT_EQ(store().GetImage("app", b.digest)->last_pulled_at_ms, kT0 + 60);
+  auto listed = store().ListImages("app", TagFilter::kTagged, "", 10);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().last_pulled_at_ms, kT0 + 100);
+  ASSERT_OK(store().RecordPulls({}));
+}
+
+TEST_P(MetadataStoreConformance, RemoveTagDeletesAnImageWithItsLastTag) {
+  REPO("app");
+  ManifestRecord m = PushImage(store(), "app", "img", "v1");
+  ASSERT_OK(store().PutManifest(m, "v2"));
+  auto first = store().RemoveTag("app", "v1");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->digest, m.digest);
+  EXPECT_FALSE(first->manifest_deleted);  // v2 keeps it
+  EXPECT_TRUE(store().GetManifest("app", m.digest).ok());
+  auto last = store().RemoveTag("app", "v2");
+  ASSERT_TRUE(last.ok());
+  EXPECT_TRUE(last->manifest_deleted);
+  EXPECT_CODE(store().GetManifest("app", m.digest), Code::kManifestUnknown);
+  EXPECT_TRUE(store().ListTags("app", "", 10)->empty());
+  // Its blobs stay linked (garbage collection decides) and it can be pushed again.
+  EXPECT_TRUE(store().GetLinkedBlob("app", m.blob_refs[0]).ok());
+  ASSERT_OK(store().PutManifest(m, "v3"));
+  EXPECT_EQ(store().GetManifest("app", m.digest)->blob_refs, Sorted(m.blob_refs));
+  EXPECT_CODE(store().RemoveTag("app", "v1"), Code::kManifestUnknown);
+}
+
+TEST_P(MetadataStoreConformance, RemoveTagKeepsAnImageAnIndexLists) {
+  REPO("app");
+  ManifestRecord child = PushImage(store(), "app", "child", "child-tag");
+  ManifestRecord index = Index("app", "{\"index\":\"keeps\"}", {child.digest});
+  ASSERT_OK(store().PutManifest(index, "list"));
+  auto removed = store().RemoveTag("app", "child-tag");
+  ASSERT_TRUE(removed.ok());
+  EXPECT_FALSE(removed->manifest_deleted);
+  EXPECT_TRUE(store().GetManifest("app", child.digest).ok());
+  EXPECT_TRUE(store().TagsOf("app", child.digest)->empty());
+  // The index's last tag takes the index; the child, untagged, stays.
+  auto gone = store().RemoveTag("app", "list");
+  ASSERT_TRUE(gone.ok());
+  EXPECT_TRUE(gone->manifest_deleted);
+  EXPECT_CODE(store().GetManifest("app", index.digest), Code::kManifestUnknown);
+  EXPECT_TRUE(store().GetManifest("app", child.digest).ok());
+  ASSERT_OK(store().DeleteManifest("app", child.digest));  // no longer pinned
 }
 
 // ---------------------------------------------------------------------------------------

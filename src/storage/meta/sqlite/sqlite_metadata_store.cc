@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -132,6 +133,43 @@ CREATE TABLE uploads (
 ) WITHOUT ROWID;
 CREATE INDEX uploads_by_updated_at ON uploads(updated_at);
 CREATE INDEX uploads_by_repo ON uploads(repo_id);
+)sql"},
+    // 2: the ECR control plane. Repository attributes (owning account, tag mutability,
+    // scanning and encryption settings, policy), resource tags, and per-image size and
+    // last pull time.
+    {2, R"sql(
+ALTER TABLE repositories ADD COLUMN account_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE repositories ADD COLUMN tag_mutability TEXT NOT NULL DEFAULT 'MUTABLE';
+-- JSON array of wildcard filters.
+ALTER TABLE repositories ADD COLUMN tag_mutability_exclusions TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE repositories ADD COLUMN scan_on_push INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE repositories ADD COLUMN encryption_type TEXT NOT NULL DEFAULT 'AES256';
+ALTER TABLE repositories ADD COLUMN kms_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE repositories ADD COLUMN policy TEXT;  -- NULL: no policy
+CREATE INDEX repositories_by_account ON repositories(account_id, name);
+
+CREATE TABLE repository_tags (
+  repo_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+  key     TEXT NOT NULL,
+  value   TEXT NOT NULL,
+  PRIMARY KEY (repo_id, key)
+) WITHOUT ROWID;
+
+ALTER TABLE manifests ADD COLUMN image_size INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE manifests ADD COLUMN last_pulled_at INTEGER;  -- NULL: no pull recorded
+
+-- Sizes of what was pushed before this step: images weigh the sum of their layers,
+-- indexes the largest of their children.
+UPDATE manifests SET image_size = coalesce(
+    (SELECT sum(json_extract(l.value, '$.size'))
+       FROM json_each(CAST(manifests.bytes AS TEXT), '$.layers') l), 0)
+  WHERE json_valid(CAST(bytes AS TEXT));
+UPDATE manifests SET image_size = coalesce(
+    (SELECT max(c.image_size) FROM manifest_children mc
+       JOIN manifests c ON c.repo_id = mc.repo_id AND c.digest = mc.child_digest
+      WHERE mc.repo_id = manifests.repo_id AND mc.index_digest = manifests.digest), 0)
+  WHERE EXISTS (SELECT 1 FROM manifest_children mc
+                 WHERE mc.repo_id = manifests.repo_id AND mc.index_digest = manifests.digest);
 )sql"},
 };
 
@@ -410,7 +448,18 @@ Result<int64_t> RepoId(Conn& c, std::string_view repo) {
   "(SELECT group_concat(b.blob_digest) FROM manifest_blobs b "                         \
   "  WHERE b.repo_id = m.repo_id AND b.manifest_digest = m.digest), "                  \
   "(SELECT group_concat(c.child_digest) FROM manifest_children c "                     \
-  "  WHERE c.repo_id = m.repo_id AND c.index_digest = m.digest)"
+  "  WHERE c.repo_id = m.repo_id AND c.index_digest = m.digest), "                     \
+  "m.image_size"
+
+// The columns ReadImageRow expects (a listing: no bytes, no references).
+#define BERTH_IMAGE_COLUMNS                                                                  \
+  "m.digest, m.media_type, m.artifact_type, m.size, m.pushed_at, m.subject, m.annotations, " \
+  "m.image_size, m.last_pulled_at"
+
+// The columns ReadRepositoryRow expects; `r` is the repositories table.
+#define BERTH_REPOSITORY_COLUMNS                                                        \
+  "r.name, r.created_at, r.account_id, r.tag_mutability, r.tag_mutability_exclusions, " \
+  "r.scan_on_push, r.encryption_type, r.kms_key, r.policy"
 
 // The upload columns ReadUploadRow expects.
 #define BERTH_SELECT_UPLOADS                                        \
@@ -433,7 +482,132 @@ Result<ManifestRecord> ReadManifestRow(const Stmt& s, int first, std::string_vie
   m.annotations_json = s.Text(first + 7);
   BERTH_ASSIGN_OR_RETURN(m.blob_refs, ParseDigestList(s.Text(first + 8)));
   BERTH_ASSIGN_OR_RETURN(m.child_refs, ParseDigestList(s.Text(first + 9)));
+  m.image_size = s.Int(first + 10);
   return m;
+}
+
+// Decodes BERTH_IMAGE_COLUMNS (tags are filled in by the caller).
+Result<ImageRecord> ReadImageRow(const Stmt& s, std::string_view repo) {
+  ImageRecord img;
+  ManifestRecord& m = img.manifest;
+  m.repository = std::string(repo);
+  BERTH_ASSIGN_OR_RETURN(m.digest, ParseStoredDigest(s.Text(0)));
+  m.media_type = s.Text(1);
+  m.artifact_type = s.Text(2);
+  m.size = s.Int(3);
+  m.pushed_at_ms = s.Int(4);
+  if (!s.IsNull(5)) {
+    BERTH_ASSIGN_OR_RETURN(m.subject, ParseStoredDigest(s.Text(5)));
+  }
+  m.annotations_json = s.Text(6);
+  m.image_size = s.Int(7);
+  img.last_pulled_at_ms = s.IsNull(8) ? 0 : s.Int(8);
+  return img;
+}
+
+// Tag mutability is stored under ECR's names, so the column reads naturally.
+std::string_view MutabilityName(TagMutability m) {
+  switch (m) {
+    case TagMutability::kMutable: return "MUTABLE";
+    case TagMutability::kImmutable: return "IMMUTABLE";
+    case TagMutability::kImmutableWithExclusion: return "IMMUTABLE_WITH_EXCLUSION";
+    case TagMutability::kMutableWithExclusion: return "MUTABLE_WITH_EXCLUSION";
+  }
+  return "MUTABLE";
+}
+
+Result<TagMutability> ParseMutability(std::string_view s) {
+  for (TagMutability m :
+       {TagMutability::kMutable, TagMutability::kImmutable, TagMutability::kImmutableWithExclusion,
+        TagMutability::kMutableWithExclusion}) {
+    if (s == MutabilityName(m)) return m;
+  }
+  return Status::Corruption("metadata store: stored tag mutability is invalid: " + std::string(s));
+}
+
+std::string EncodeStringList(const std::vector<std::string>& list) {
+  boost::json::array a;
+  for (const auto& v : list) a.emplace_back(v);
+  return boost::json::serialize(a);
+}
+
+Result<std::vector<std::string>> DecodeStringList(const std::string& text) {
+  std::error_code ec;
+  boost::json::value v = boost::json::parse(text, ec);
+  std::vector<std::string> out;
+  if (ec || !v.is_array()) {
+    return Status::Corruption("metadata store: stored list is not a JSON array: " + text);
+  }
+  for (const auto& e : v.get_array()) {
+    if (!e.is_string()) return Status::Corruption("metadata store: stored list holds a non-string");
+    out.emplace_back(e.get_string().data(), e.get_string().size());
+  }
+  return out;
+}
+
+// Decodes BERTH_REPOSITORY_COLUMNS starting at column `first` (tags are filled in by
+// the caller).
+Result<RepositoryRecord> ReadRepositoryRow(const Stmt& s, int first) {
+  RepositoryRecord r;
+  r.name = s.Text(first);
+  r.created_at_ms = s.Int(first + 1);
+  r.account_id = s.Text(first + 2);
+  BERTH_ASSIGN_OR_RETURN(r.tag_mutability.mode, ParseMutability(s.Text(first + 3)));
+  BERTH_ASSIGN_OR_RETURN(r.tag_mutability.exclusion_filters, DecodeStringList(s.Text(first + 4)));
+  r.scan_on_push = s.Int(first + 5) != 0;
+  r.encryption_type = s.Text(first + 6);
+  r.kms_key = s.Text(first + 7);
+  if (!s.IsNull(first + 8)) r.policy = s.Text(first + 8);
+  return r;
+}
+
+Result<std::vector<ResourceTag>> ReadRepositoryTags(Conn& c, int64_t repo) {
+  BERTH_ASSIGN_OR_RETURN(
+      Stmt s, c.Prepare("SELECT key, value FROM repository_tags WHERE repo_id = ?1 ORDER BY key"));
+  s.BindInt(1, repo);
+  std::vector<ResourceTag> out;
+  for (;;) {
+    BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return out;
+    out.push_back({s.Text(0), s.Text(1)});
+  }
+}
+
+Status PutRepositoryTag(Conn& c, int64_t repo, const ResourceTag& tag) {
+  BERTH_ASSIGN_OR_RETURN(
+      Stmt s, c.Prepare("INSERT INTO repository_tags(repo_id, key, value) VALUES(?1, ?2, ?3) "
+                        "ON CONFLICT(repo_id, key) DO UPDATE SET value = excluded.value"));
+  s.BindInt(1, repo).BindText(2, tag.key).BindText(3, tag.value);
+  return s.Run();
+}
+
+// Deletes a manifest's rows (the caller has checked that nothing pins it).
+Status DeleteManifestRows(Conn& c, int64_t repo, const oci::Digest& digest) {
+  for (std::string_view sql : {
+           std::string_view("DELETE FROM tags WHERE repo_id = ?1 AND digest = ?2"),
+           std::string_view(
+               "DELETE FROM manifest_blobs WHERE repo_id = ?1 AND manifest_digest = ?2"),
+           std::string_view(
+               "DELETE FROM manifest_children WHERE repo_id = ?1 AND index_digest = ?2"),
+           std::string_view("DELETE FROM manifests WHERE repo_id = ?1 AND digest = ?2"),
+       }) {
+    BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare(sql));
+    s.BindInt(1, repo).BindText(2, digest.str());
+    BERTH_RETURN_IF_ERROR(s.Run());
+  }
+  return Status::Ok();
+}
+
+// The index in the repository that lists `digest` as a child, if any.
+Result<std::optional<std::string>> ReferencingIndex(Conn& c, int64_t repo,
+                                                    const oci::Digest& digest) {
+  BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT index_digest FROM manifest_children "
+                                           "WHERE repo_id = ?1 AND child_digest = ?2 "
+                                           "ORDER BY index_digest LIMIT 1"));
+  s.BindInt(1, repo).BindText(2, digest.str());
+  BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(s.Text(0));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -460,27 +634,50 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Status CreateRepository(const RepositoryRecord& repo) override {
     return Write([&](Conn& c) -> Status {
-      BERTH_ASSIGN_OR_RETURN(Stmt s,
-                             c.Prepare("INSERT INTO repositories(name, created_at) VALUES(?1, ?2) "
-                                       "ON CONFLICT(name) DO NOTHING"));
-      s.BindText(1, repo.name).BindInt(2, repo.created_at_ms);
-      BERTH_RETURN_IF_ERROR(s.Run());
-      if (c.Changes() == 0) {
-        return Status(Code::kAlreadyExists, "repository " + repo.name + " already exists",
-                      repo.name);
+      {
+        BERTH_ASSIGN_OR_RETURN(Stmt s,
+                               c.Prepare("INSERT INTO repositories(name, created_at, account_id, "
+                                         "tag_mutability, tag_mutability_exclusions, scan_on_push, "
+                                         "encryption_type, kms_key, policy) "
+                                         "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+                                         "ON CONFLICT(name) DO NOTHING"));
+        s.BindText(1, repo.name)
+            .BindInt(2, repo.created_at_ms)
+            .BindText(3, repo.account_id)
+            .BindText(4, MutabilityName(repo.tag_mutability.mode))
+            .BindText(5, EncodeStringList(repo.tag_mutability.exclusion_filters))
+            .BindInt(6, repo.scan_on_push ? 1 : 0)
+            .BindText(7, repo.encryption_type)
+            .BindText(8, repo.kms_key);
+        if (repo.policy.has_value()) {
+          s.BindText(9, *repo.policy);
+        } else {
+          s.BindNull(9);
+        }
+        BERTH_RETURN_IF_ERROR(s.Run());
+        if (c.Changes() == 0) {
+          return Status(Code::kAlreadyExists, "repository " + repo.name + " already exists",
+                        repo.name);
+        }
       }
+      if (repo.tags.empty()) return Status::Ok();
+      BERTH_ASSIGN_OR_RETURN(int64_t id, RepoId(c, repo.name));
+      for (const ResourceTag& t : repo.tags) BERTH_RETURN_IF_ERROR(PutRepositoryTag(c, id, t));
       return Status::Ok();
     });
   }
 
   Result<RepositoryRecord> GetRepository(std::string_view name) override {
-    return Read(false, [&](Conn& c) -> Result<RepositoryRecord> {
-      BERTH_ASSIGN_OR_RETURN(
-          Stmt s, c.Prepare("SELECT name, created_at FROM repositories WHERE name = ?1"));
+    return Read(true, [&](Conn& c) -> Result<RepositoryRecord> {
+      BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT r.id, " BERTH_REPOSITORY_COLUMNS
+                                               " FROM repositories r WHERE r.name = ?1"));
       s.BindText(1, name);
       BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
       if (!row) return NameUnknown(name);
-      return RepositoryRecord{s.Text(0), s.Int(1)};
+      int64_t id = s.Int(0);
+      BERTH_ASSIGN_OR_RETURN(RepositoryRecord r, ReadRepositoryRow(s, 1));
+      BERTH_ASSIGN_OR_RETURN(r.tags, ReadRepositoryTags(c, id));
+      return r;
     });
   }
 
@@ -516,11 +713,139 @@ class SqliteMetadataStore final : public MetadataStore {
                std::string_view("DELETE FROM manifests WHERE repo_id = ?1"),
                std::string_view("DELETE FROM repo_blobs WHERE repo_id = ?1"),
                std::string_view("DELETE FROM uploads WHERE repo_id = ?1"),
+               std::string_view("DELETE FROM repository_tags WHERE repo_id = ?1"),
                std::string_view("DELETE FROM repositories WHERE id = ?1"),
            }) {
         BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare(sql));
         s.BindInt(1, repo);
         BERTH_RETURN_IF_ERROR(s.Run());
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<std::vector<RepositoryRecord>> ListRepositoryRecords(std::string_view account_id,
+                                                              std::string_view after,
+                                                              size_t limit) override {
+    return Read(true, [&](Conn& c) -> Result<std::vector<RepositoryRecord>> {
+      std::vector<RepositoryRecord> out;
+      {
+        BERTH_ASSIGN_OR_RETURN(
+            Stmt s, c.Prepare("SELECT " BERTH_REPOSITORY_COLUMNS " FROM repositories r "
+                              "WHERE r.account_id = ?1 AND r.name > ?2 ORDER BY r.name LIMIT ?3"));
+        s.BindText(1, account_id).BindText(2, after).BindInt(3, ClampLimit(limit));
+        for (;;) {
+          BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+          if (!row) break;
+          BERTH_ASSIGN_OR_RETURN(RepositoryRecord r, ReadRepositoryRow(s, 0));
+          out.push_back(std::move(r));
+        }
+      }
+      if (out.empty()) return out;
+      // The page's resource tags in one range query (pages are keyed by name).
+      BERTH_ASSIGN_OR_RETURN(Stmt s,
+                             c.Prepare("SELECT r.name, t.key, t.value FROM repositories r "
+                                       "JOIN repository_tags t ON t.repo_id = r.id "
+                                       "WHERE r.account_id = ?1 AND r.name > ?2 AND r.name <= ?3 "
+                                       "ORDER BY r.name, t.key"));
+      s.BindText(1, account_id).BindText(2, after).BindText(3, out.back().name);
+      size_t i = 0;
+      for (;;) {
+        BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        std::string name = s.Text(0);
+        while (i < out.size() && out[i].name < name) ++i;
+        if (i == out.size()) break;
+        if (out[i].name == name) out[i].tags.push_back({s.Text(1), s.Text(2)});
+      }
+      return out;
+    });
+  }
+
+  Result<size_t> AssignUnownedRepositories(std::string_view account_id) override {
+    size_t n = 0;
+    Status st = Write([&](Conn& c) -> Status {
+      BERTH_ASSIGN_OR_RETURN(
+          Stmt s, c.Prepare("UPDATE repositories SET account_id = ?1 WHERE account_id = ''"));
+      s.BindText(1, account_id);
+      BERTH_RETURN_IF_ERROR(s.Run());
+      n = static_cast<size_t>(c.Changes());
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return n;
+  }
+
+  Status SetTagMutability(std::string_view name, const TagMutabilitySetting& setting) override {
+    return Write([&](Conn& c) -> Status {
+      BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare("UPDATE repositories SET tag_mutability = ?2, "
+                                               "tag_mutability_exclusions = ?3 WHERE name = ?1"));
+      s.BindText(1, name)
+          .BindText(2, MutabilityName(setting.mode))
+          .BindText(3, EncodeStringList(setting.exclusion_filters));
+      BERTH_RETURN_IF_ERROR(s.Run());
+      if (c.Changes() == 0) return NameUnknown(name);
+      return Status::Ok();
+    });
+  }
+
+  Status SetRepositoryPolicy(std::string_view name, std::string_view policy) override {
+    return Write([&](Conn& c) -> Status {
+      BERTH_ASSIGN_OR_RETURN(Stmt s,
+                             c.Prepare("UPDATE repositories SET policy = ?2 WHERE name = ?1"));
+      s.BindText(1, name).BindText(2, policy);
+      BERTH_RETURN_IF_ERROR(s.Run());
+      if (c.Changes() == 0) return NameUnknown(name);
+      return Status::Ok();
+    });
+  }
+
+  Result<std::string> DeleteRepositoryPolicy(std::string_view name) override {
+    std::string old;
+    Status st = Write([&](Conn& c) -> Status {
+      {
+        BERTH_ASSIGN_OR_RETURN(Stmt s,
+                               c.Prepare("SELECT policy FROM repositories WHERE name = ?1"));
+        s.BindText(1, name);
+        BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) return NameUnknown(name);
+        if (s.IsNull(0)) {
+          return Status(Code::kNotFound, "repository " + std::string(name) + " has no policy",
+                        std::string(name));
+        }
+        old = s.Text(0);
+      }
+      BERTH_ASSIGN_OR_RETURN(Stmt s,
+                             c.Prepare("UPDATE repositories SET policy = NULL WHERE name = ?1"));
+      s.BindText(1, name);
+      return s.Run();
+    });
+    if (!st.ok()) return st;
+    return old;
+  }
+
+  Status UpdateRepositoryTags(std::string_view name, const std::vector<ResourceTag>& set,
+                              const std::vector<std::string>& remove_keys,
+                              size_t max_tags) override {
+    return Write([&](Conn& c) -> Status {
+      BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, name));
+      for (const std::string& key : remove_keys) {
+        BERTH_ASSIGN_OR_RETURN(
+            Stmt s, c.Prepare("DELETE FROM repository_tags WHERE repo_id = ?1 AND key = ?2"));
+        s.BindInt(1, repo).BindText(2, key);
+        BERTH_RETURN_IF_ERROR(s.Run());
+      }
+      for (const ResourceTag& t : set) BERTH_RETURN_IF_ERROR(PutRepositoryTag(c, repo, t));
+      BERTH_ASSIGN_OR_RETURN(Stmt s,
+                             c.Prepare("SELECT count(*) FROM repository_tags WHERE repo_id = ?1"));
+      s.BindInt(1, repo);
+      BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+      int64_t count = row ? s.Int(0) : 0;
+      if (static_cast<uint64_t>(count) > max_tags) {
+        return Status(Code::kOutOfRange,
+                      "repository " + std::string(name) + " would have " + std::to_string(count) +
+                          " tags; the limit is " + std::to_string(max_tags),
+                      std::string(name));
       }
       return Status::Ok();
     });
@@ -612,10 +937,30 @@ class SqliteMetadataStore final : public MetadataStore {
 
   // ---- manifests and tags
 
-  Status PutManifest(const ManifestRecord& m, std::string_view tag) override {
+  using MetadataStore::PutManifest;
+  Result<PutManifestOutcome> PutManifest(const ManifestRecord& m, std::string_view tag,
+                                         const PutManifestOptions& options) override {
     if (m.digest.empty()) return Status(Code::kDigestInvalid, "manifest digest is empty");
-    return Write([&](Conn& c) -> Status {
+    PutManifestOutcome outcome;
+    Status st = Write([&](Conn& c) -> Status {
       BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, m.repository));
+      if (!tag.empty()) {
+        // The tag rule first: in this transaction, so concurrent pushes see each other.
+        BERTH_ASSIGN_OR_RETURN(
+            Stmt s, c.Prepare("SELECT digest FROM tags WHERE repo_id = ?1 AND tag = ?2"));
+        s.BindInt(1, repo).BindText(2, tag);
+        BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (row) {
+          if (s.Text(0) == m.digest.str()) {
+            outcome.tag_unchanged = true;
+          } else if (options.immutable_tag) {
+            return Status(Code::kTagInvalid,
+                          "tag " + std::string(tag) + " of repository " + m.repository +
+                              " is immutable and points at another manifest",
+                          std::string(tag));
+          }
+        }
+      }
       for (const oci::Digest& d : m.blob_refs) {
         BERTH_ASSIGN_OR_RETURN(
             Stmt s, c.Prepare("SELECT 1 FROM repo_blobs WHERE repo_id = ?1 AND digest = ?2"));
@@ -645,8 +990,8 @@ class SqliteMetadataStore final : public MetadataStore {
         BERTH_ASSIGN_OR_RETURN(
             Stmt s,
             c.Prepare("INSERT INTO manifests(repo_id, digest, media_type, artifact_type, bytes, "
-                      "size, pushed_at, subject, annotations) "
-                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+                      "size, pushed_at, subject, annotations, image_size) "
+                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
                       "ON CONFLICT(repo_id, digest) DO NOTHING"));
         s.BindInt(1, repo)
             .BindText(2, m.digest.str())
@@ -655,7 +1000,8 @@ class SqliteMetadataStore final : public MetadataStore {
             .BindBlob(5, m.bytes)
             .BindInt(6, static_cast<int64_t>(m.bytes.size()))
             .BindInt(7, m.pushed_at_ms)
-            .BindText(9, m.annotations_json.empty() ? "{}" : m.annotations_json);
+            .BindText(9, m.annotations_json.empty() ? "{}" : m.annotations_json)
+            .BindInt(10, m.image_size);
         if (m.subject.has_value()) {
           s.BindText(8, m.subject->str());
         } else {
@@ -663,6 +1009,7 @@ class SqliteMetadataStore final : public MetadataStore {
         }
         BERTH_RETURN_IF_ERROR(s.Run());
         inserted = c.Changes() > 0;
+        outcome.manifest_created = inserted;
       }
       // An existing manifest keeps its references: the same digest means the same bytes.
       if (inserted) {
@@ -681,7 +1028,7 @@ class SqliteMetadataStore final : public MetadataStore {
           BERTH_RETURN_IF_ERROR(s.Run());
         }
       }
-      if (!tag.empty()) {
+      if (!tag.empty() && !outcome.tag_unchanged) {
         BERTH_ASSIGN_OR_RETURN(
             Stmt s, c.Prepare("INSERT INTO tags(repo_id, tag, digest, updated_at) "
                               "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(repo_id, tag) DO UPDATE "
@@ -691,6 +1038,8 @@ class SqliteMetadataStore final : public MetadataStore {
       }
       return Status::Ok();
     });
+    if (!st.ok()) return st;
+    return outcome;
   }
 
   Result<ManifestRecord> GetManifest(std::string_view repository,
@@ -771,31 +1120,125 @@ class SqliteMetadataStore final : public MetadataStore {
         BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
         if (!row) return ManifestUnknown(repository, digest);
       }
+      BERTH_ASSIGN_OR_RETURN(auto index, ReferencingIndex(c, repo, digest));
+      if (index.has_value()) {
+        return Status(Code::kManifestReferenced,
+                      "manifest " + digest.str() + " is referenced by index " + *index +
+                          " in repository " + std::string(repository) + "; delete the index first",
+                      *index);
+      }
+      return DeleteManifestRows(c, repo, digest);
+    });
+  }
+
+  Result<RemovedTag> RemoveTag(std::string_view repository, std::string_view tag) override {
+    RemovedTag removed;
+    Status st = Write([&](Conn& c) -> Status {
+      BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, repository));
       {
-        BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT index_digest FROM manifest_children "
-                                                 "WHERE repo_id = ?1 AND child_digest = ?2 "
-                                                 "ORDER BY index_digest LIMIT 1"));
-        s.BindInt(1, repo).BindText(2, digest.str());
+        BERTH_ASSIGN_OR_RETURN(
+            Stmt s, c.Prepare("SELECT digest FROM tags WHERE repo_id = ?1 AND tag = ?2"));
+        s.BindInt(1, repo).BindText(2, tag);
         BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
-        if (row) {
-          std::string index = s.Text(0);
-          return Status(Code::kManifestReferenced,
-                        "manifest " + digest.str() + " is referenced by index " + index +
-                            " in repository " + std::string(repository) +
-                            "; delete the index first",
-                        index);
+        if (!row) return TagUnknown(repository, tag);
+        BERTH_ASSIGN_OR_RETURN(removed.digest, ParseStoredDigest(s.Text(0)));
+      }
+      {
+        BERTH_ASSIGN_OR_RETURN(Stmt s,
+                               c.Prepare("DELETE FROM tags WHERE repo_id = ?1 AND tag = ?2"));
+        s.BindInt(1, repo).BindText(2, tag);
+        BERTH_RETURN_IF_ERROR(s.Run());
+      }
+      {
+        BERTH_ASSIGN_OR_RETURN(
+            Stmt s, c.Prepare("SELECT 1 FROM tags WHERE repo_id = ?1 AND digest = ?2 LIMIT 1"));
+        s.BindInt(1, repo).BindText(2, removed.digest.str());
+        BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (row) return Status::Ok();  // other tags keep the manifest
+      }
+      BERTH_ASSIGN_OR_RETURN(auto index, ReferencingIndex(c, repo, removed.digest));
+      if (index.has_value()) return Status::Ok();  // still part of an index
+      BERTH_RETURN_IF_ERROR(DeleteManifestRows(c, repo, removed.digest));
+      removed.manifest_deleted = true;
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return removed;
+  }
+
+  // ---- image listings
+
+  Result<std::vector<ImageRecord>> ListImages(std::string_view repository, TagFilter filter,
+                                              std::string_view after, size_t limit) override {
+    return Read(true, [&](Conn& c) -> Result<std::vector<ImageRecord>> {
+      BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, repository));
+      std::vector<ImageRecord> out;
+      {
+        BERTH_ASSIGN_OR_RETURN(Stmt s,
+                               c.Prepare("SELECT " BERTH_IMAGE_COLUMNS " FROM manifests m "
+                                         "WHERE m.repo_id = ?1 AND m.digest > ?2 AND (?3 = 0 OR "
+                                         "(?3 = 1) = EXISTS (SELECT 1 FROM tags t "
+                                         "WHERE t.repo_id = m.repo_id AND t.digest = m.digest)) "
+                                         "ORDER BY m.digest LIMIT ?4"));
+        int64_t f = filter == TagFilter::kAny ? 0 : filter == TagFilter::kTagged ? 1 : 2;
+        s.BindInt(1, repo).BindText(2, after).BindInt(3, f).BindInt(4, ClampLimit(limit));
+        for (;;) {
+          BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+          if (!row) break;
+          BERTH_ASSIGN_OR_RETURN(ImageRecord img, ReadImageRow(s, repository));
+          out.push_back(std::move(img));
         }
       }
-      for (std::string_view sql : {
-               std::string_view("DELETE FROM tags WHERE repo_id = ?1 AND digest = ?2"),
-               std::string_view(
-                   "DELETE FROM manifest_blobs WHERE repo_id = ?1 AND manifest_digest = ?2"),
-               std::string_view(
-                   "DELETE FROM manifest_children WHERE repo_id = ?1 AND index_digest = ?2"),
-               std::string_view("DELETE FROM manifests WHERE repo_id = ?1 AND digest = ?2"),
-           }) {
-        BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare(sql));
+      if (out.empty() || filter == TagFilter::kUntagged) return out;
+      // The page's tags in one range query over the tags-by-digest index.
+      BERTH_ASSIGN_OR_RETURN(
+          Stmt s, c.Prepare("SELECT digest, tag FROM tags WHERE repo_id = ?1 AND digest > ?2 "
+                            "AND digest <= ?3 ORDER BY digest, tag"));
+      s.BindInt(1, repo).BindText(2, after).BindText(3, out.back().manifest.digest.str());
+      size_t i = 0;
+      for (;;) {
+        BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        std::string digest = s.Text(0);
+        while (i < out.size() && out[i].manifest.digest.str() < digest) ++i;
+        if (i == out.size()) break;
+        if (out[i].manifest.digest.str() == digest) out[i].tags.push_back(s.Text(1));
+      }
+      return out;
+    });
+  }
+
+  Result<ImageRecord> GetImage(std::string_view repository, const oci::Digest& digest) override {
+    return Read(true, [&](Conn& c) -> Result<ImageRecord> {
+      BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, repository));
+      ImageRecord img;
+      {
+        BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT " BERTH_IMAGE_COLUMNS " FROM manifests m "
+                                                 "WHERE m.repo_id = ?1 AND m.digest = ?2"));
         s.BindInt(1, repo).BindText(2, digest.str());
+        BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) return ManifestUnknown(repository, digest);
+        BERTH_ASSIGN_OR_RETURN(img, ReadImageRow(s, repository));
+      }
+      BERTH_ASSIGN_OR_RETURN(
+          Stmt s,
+          c.Prepare("SELECT tag FROM tags WHERE repo_id = ?1 AND digest = ?2 ORDER BY tag"));
+      s.BindInt(1, repo).BindText(2, digest.str());
+      BERTH_ASSIGN_OR_RETURN(img.tags, Column(s));
+      return img;
+    });
+  }
+
+  Status RecordPulls(const std::vector<PullRecord>& pulls) override {
+    if (pulls.empty()) return Status::Ok();
+    return Write([&](Conn& c) -> Status {
+      for (const PullRecord& p : pulls) {
+        BERTH_ASSIGN_OR_RETURN(
+            Stmt s, c.Prepare("UPDATE manifests SET last_pulled_at = ?3 "
+                              "WHERE repo_id = (SELECT id FROM repositories WHERE name = ?1) "
+                              "AND digest = ?2 "
+                              "AND (last_pulled_at IS NULL OR last_pulled_at < ?3)"));
+        s.BindText(1, p.repository).BindText(2, p.digest.str()).BindInt(3, p.pulled_at_ms);
         BERTH_RETURN_IF_ERROR(s.Run());
       }
       return Status::Ok();
@@ -1058,6 +1501,8 @@ class SqliteMetadataStore final : public MetadataStore {
 
 #undef BERTH_SELECT_UPLOADS
 #undef BERTH_MANIFEST_COLUMNS
+#undef BERTH_IMAGE_COLUMNS
+#undef BERTH_REPOSITORY_COLUMNS
 
 Status Migrate(Conn& c) {
   BERTH_RETURN_IF_ERROR(c.Exec("BEGIN IMMEDIATE"));

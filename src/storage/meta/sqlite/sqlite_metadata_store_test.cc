@@ -96,7 +96,7 @@ class SqliteMetadataStoreTest : public ::testing::Test {
     m.pushed_at_ms = kT0;
     m.annotations_json = "{}";
     m.blob_refs = {layer};
-    Status st = store_->PutManifest(m, tag);
+    Status st = store_->PutManifest(m, tag).status();
     EXPECT_TRUE(st.ok()) << st.ToString();
     return m;
   }
@@ -236,6 +236,66 @@ TEST_F(SqliteMetadataStoreTest, FailedWriteInABatchDoesNotUndoTheOthers) {
   EXPECT_TRUE(store_->ListStaleUploads(kT0 + 1, 10)->empty());
 }
 
+TEST_F(SqliteMetadataStoreTest, MigrationTwoKeepsVersionOneDataAndBackfillsImageSizes) {
+  // A database as version 1 left it: build one, then undo migration 2.
+  store_.reset();
+  std::string image = oci::Digest::Of("image").str();
+  std::string index = oci::Digest::Of("index").str();
+  std::string odd = oci::Digest::Of("odd").str();
+  {
+    RawDb raw(path_);
+    for (const char* sql : {
+             "DROP INDEX repositories_by_account",
+             "DROP TABLE repository_tags",
+             "ALTER TABLE repositories DROP COLUMN account_id",
+             "ALTER TABLE repositories DROP COLUMN tag_mutability",
+             "ALTER TABLE repositories DROP COLUMN tag_mutability_exclusions",
+             "ALTER TABLE repositories DROP COLUMN scan_on_push",
+             "ALTER TABLE repositories DROP COLUMN encryption_type",
+             "ALTER TABLE repositories DROP COLUMN kms_key",
+             "ALTER TABLE repositories DROP COLUMN policy",
+             "ALTER TABLE manifests DROP COLUMN image_size",
+             "ALTER TABLE manifests DROP COLUMN last_pulled_at",
+             "DELETE FROM schema_migrations WHERE version = 2",
+             "INSERT INTO repositories(name, created_at) VALUES('app', 7)",
+         }) {
+      ASSERT_EQ(raw.Exec(sql), SQLITE_OK) << sql;
+    }
+    auto insert = [&](const std::string& digest, const std::string& media_type,
+                      const std::string& bytes) {
+      std::string sql =
+          "INSERT INTO manifests(repo_id, digest, media_type, bytes, size, pushed_at) "
+          "VALUES(1, '" +
+          digest + "', '" + media_type + "', CAST('" + bytes + "' AS BLOB), " +
+          std::to_string(bytes.size()) + ", 1)";
+      ASSERT_EQ(raw.Exec(sql), SQLITE_OK) << sql;
+    };
+    insert(image, "application/vnd.oci.image.manifest.v1+json",
+           R"({"config":{"size":9},"layers":[{"size":100},{"size":23}]})");
+    insert(index, "application/vnd.oci.image.index.v1+json", R"({"manifests":[]})");
+    insert(odd, "application/vnd.oci.image.manifest.v1+json", "not json");
+    ASSERT_EQ(raw.Exec("INSERT INTO manifest_children(repo_id, index_digest, child_digest) "
+                       "VALUES(1, '" +
+                       index + "', '" + image + "')"),
+              SQLITE_OK);
+  }
+  Reopen();
+  EXPECT_TRUE(store_->Check().ok());
+  auto repo = store_->GetRepository("app");
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  EXPECT_EQ(repo->created_at_ms, 7);
+  EXPECT_EQ(repo->account_id, "");
+  EXPECT_EQ(repo->tag_mutability.mode, TagMutability::kMutable);
+  EXPECT_EQ(repo->encryption_type, "AES256");
+  auto size = [&](const std::string& d) {
+    return store_->GetImage("app", *oci::Digest::Parse(d))->manifest.image_size;
+  };
+  EXPECT_EQ(size(image), 123);  // the layers, not the config
+  EXPECT_EQ(size(index), 123);  // its largest child
+  EXPECT_EQ(size(odd), 0);
+  EXPECT_EQ(store_->GetImage("app", *oci::Digest::Parse(image))->last_pulled_at_ms, 0);
+}
+
 TEST_F(SqliteMetadataStoreTest, HotPathQueriesUseIndexes) {
   // The same statements the store runs on the hot path, checked against the schema
   // the migrations create: no full scans.
@@ -271,6 +331,16 @@ TEST_F(SqliteMetadataStoreTest, HotPathQueriesUseIndexes) {
                        "ORDER BY digest"),
            std::string("SELECT id FROM uploads WHERE updated_at < ?1 ORDER BY updated_at, id "
                        "LIMIT ?2"),
+           // Image listings (ECR): a page by digest, then its tags by digest range.
+           std::string("SELECT m.digest FROM manifests m WHERE m.repo_id = ?1 AND m.digest > ?2 "
+                       "AND (?3 = 0 OR (?3 = 1) = EXISTS (SELECT 1 FROM tags t "
+                       "WHERE t.repo_id = m.repo_id AND t.digest = m.digest)) "
+                       "ORDER BY m.digest LIMIT ?4"),
+           std::string("SELECT digest, tag FROM tags WHERE repo_id = ?1 AND digest > ?2 "
+                       "AND digest <= ?3 ORDER BY digest, tag"),
+           // Repositories of an account, by name.
+           std::string("SELECT r.name FROM repositories r WHERE r.account_id = ?1 AND "
+                       "r.name > ?2 ORDER BY r.name LIMIT ?3"),
        }) {
     std::string p = plan(sql);
     EXPECT_EQ(p.find("SCAN"), std::string::npos) << sql << "\n" << p;
