@@ -9,8 +9,14 @@
 #include <memory>
 #include <thread>
 
+#include "api/app.h"
 #include "api/distribution/api.h"
 #include "api/distribution/errors.h"
+#include "api/authn.h"
+#include "api/ecr/api.h"
+#include "auth/identity_store.h"
+#include "auth/token.h"
+#include "auth/crypto.h"
 #include "config/config.h"
 #include "http/blocking.h"
 #include "http/server.h"
@@ -29,6 +35,7 @@ struct ServeFlags {
   std::string listen;
   std::string data_dir;
   bool create_on_push = false;
+  bool no_auth = false;
 };
 
 int Fail(const Status& st) {
@@ -47,6 +54,7 @@ int RunServe(const ServeFlags& flags) {
   if (!flags.listen.empty()) cfg.listen = flags.listen;
   if (!flags.data_dir.empty()) cfg.data_dir = flags.data_dir;
   if (flags.create_on_push) cfg.create_on_push = true;
+  if (flags.no_auth) cfg.auth.enabled = false;
   if (Status st = config::Validate(cfg); !st.ok()) return Fail(st);
 
   // Logging is asynchronous: request threads format a line and hand it to one writer
@@ -76,7 +84,9 @@ int RunServe(const ServeFlags& flags) {
   ropts.create_on_push = cfg.create_on_push;
   ropts.max_manifest_bytes = cfg.limits.max_manifest_bytes;
   ropts.upload_expiry_ms = cfg.uploads.expiry_seconds * 1000;
+  ropts.account_id = cfg.ecr.account_id;
   registry::Registry reg(**blobs, **meta, Clock::Real(), ropts);
+  if (Status st = reg.AdoptUnownedRepositories(); !st.ok()) return Fail(st);
 
   http::BlockingPool pool(cfg.http.blocking_threads);
   metrics::Metrics metrics;
@@ -105,10 +115,59 @@ int RunServe(const ServeFlags& flags) {
   sopts.tls_key = cfg.tls.key;
   sopts.access_log = cfg.log.access_log;
   sopts.error_body = api::distribution::ProtocolErrorBody;
+  // The App (both APIs behind one entry point) is built once the port is bound: the
+  // ECR API's public URL may name it. No request is served before Run().
+  std::unique_ptr<api::App> app;
   http::Server server(
-      sopts, [&api](http::Request& req) { return api.Handle(req); }, metrics);
+      sopts, [&app](http::Request& req) { return app->Handle(req); }, metrics);
   auto port = server.Listen();
   if (!port.ok()) return Fail(port.status());
+  api::ecr::EcrOptions eopts;
+  eopts.default_account_id = cfg.ecr.account_id;
+  eopts.region = cfg.ecr.region;
+  eopts.public_url = config::PublicUrl(cfg, *port);
+  eopts.download_url_ttl_seconds = cfg.ecr.download_url_ttl_seconds;
+  eopts.download_url_key =
+      cfg.ecr.download_url_secret.empty() ? auth::RandomBytes(32) : cfg.ecr.download_url_secret;
+  // Authentication: identities in DATA/identities.json, the token key in DATA/token.key.
+  std::unique_ptr<auth::IdentityStore> identities;
+  std::unique_ptr<auth::TokenKeyFile> token_keys;
+  api::AuthOptions auth_opts;
+  auth_opts.enabled = cfg.auth.enabled;
+  auth_opts.realm = eopts.public_url + "/";
+  auth_opts.token_ttl_seconds = cfg.auth.token_ttl_seconds;
+  if (cfg.auth.enabled) {
+    auto created = auth::EnsureAdministrator(data, cfg.ecr.account_id);
+    if (!created.ok()) return Fail(created.status());
+    if (*created) {
+      std::printf("berth: created an administrator access key for account %s in %s "
+                  "(AWS shared-credentials format, profile default)\n",
+                  cfg.ecr.account_id.c_str(), (data / auth::kCredentialsFileName).c_str());
+    }
+    auto store = auth::OpenFileIdentityStore(data / auth::kIdentitiesFileName);
+    if (!store.ok()) return Fail(store.status());
+    identities = std::move(*store);
+    auto keys = auth::TokenKeyFile::Open(data / "token.key");
+    if (!keys.ok()) return Fail(keys.status());
+    token_keys = std::move(*keys);
+  } else {
+    std::fprintf(stderr,
+                 "berth serve: WARNING: authentication is OFF (--no-auth): anyone who can "
+                 "reach %s can read, push and delete everything. Use only for throwaway "
+                 "local registries.\n",
+                 cfg.listen.c_str());
+  }
+  api::Authenticator authn(identities.get(), token_keys.get(), Clock::Real(), auth_opts);
+  eopts.token_minter = [&authn](const auth::Caller& caller) { return authn.MintToken(caller); };
+  api::ecr::EcrApi ecr(reg, pool, Clock::Real(), std::move(eopts));
+  app = std::make_unique<api::App>(api, ecr, authn, reg, pool);
+
+  // Pull times are noted in memory and written in batches (ECR's lastRecordedPullTime).
+  auto flush_pulls = [&]() -> asio::awaitable<void> {
+    Status st = co_await pool.Run([&] { return reg.FlushPulls(); });
+    if (!st.ok()) spdlog::error("pull time flush failed error=\"{}\"", st.ToString());
+  };
+  server.Every(cfg.ecr.pull_time_flush_seconds, flush_pulls);
 
   // Sweep stale upload sessions now (a restart may have left some) and periodically.
   auto sweep = [&]() -> asio::awaitable<void> {
@@ -131,6 +190,9 @@ int RunServe(const ServeFlags& flags) {
                cfg.listen, *port, cfg.data_dir, cfg.create_on_push, cfg.tls.enabled(),
                sopts.io_threads);
   server.Run();
+  if (Status st = reg.FlushPulls(); !st.ok()) {
+    spdlog::error("pull time flush failed error=\"{}\"", st.ToString());
+  }
   pool.Stop();
   spdlog::info("stopped");
   spdlog::shutdown();  // flush the async queue before exit
@@ -141,10 +203,13 @@ int RunServe(const ServeFlags& flags) {
 
 void AddServeCommand(CLI::App& app) {
   auto flags = std::make_shared<ServeFlags>();
-  CLI::App* cmd = app.add_subcommand("serve", "Run the registry (OCI distribution API)");
+  CLI::App* cmd =
+      app.add_subcommand("serve", "Run the registry (OCI distribution API and ECR API)");
   cmd->add_option("--config", flags->config_file, "YAML configuration file");
   cmd->add_option("--listen", flags->listen, "HOST:PORT to listen on (default 0.0.0.0:5000)");
   cmd->add_option("--data", flags->data_dir, "Data directory (default ./berth-data)");
+  cmd->add_flag("--no-auth", flags->no_auth,
+                "Disable authentication (throwaway local use only: anyone can push and delete)");
   cmd->add_flag("--create-on-push", flags->create_on_push,
                 "Create repositories on first push instead of refusing with NAME_UNKNOWN");
   cmd->callback([flags] { throw CLI::RuntimeError(RunServe(*flags)); });

@@ -289,9 +289,12 @@ class Registry:
     env: extra environment variables for the server process."""
 
     def __init__(self, create_on_push=True, config=None, data_dir=None, env=None,
-                 extra_args=(), target=None):
+                 extra_args=(), target=None, auth=False):
         self.target = target or TARGET
         self.create_on_push = create_on_push
+        # Berth requires credentials by default; most tests are about other things and
+        # run it with --no-auth. auth=True keeps authentication on.
+        self.auth = auth
         self.config = config
         self.extra_env = dict(env or {})
         self.extra_args = list(extra_args)
@@ -356,6 +359,8 @@ class Registry:
         cmd = [binary, "serve", "--listen", listen, "--data", self.data_dir]
         if self.create_on_push:
             cmd.append("--create-on-push")
+        if not self.auth:
+            cmd.append("--no-auth")
         if self.config is not None:
             cfg = os.path.join(self.tmp, "config.yaml")
             with open(cfg, "w") as f:
