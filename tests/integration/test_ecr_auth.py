@@ -209,6 +209,13 @@ class AuthWorkflowTest(RegistryTestCase):
                                   "docker://%s/team/app:v2" % self.reg.host), env=penv, check=False)
         self.assertNotEqual(res.returncode, 0)
         self.assertIn("denied", (res.stdout + res.stderr).lower())
+        # docker manifest push is refused too (PutImage), with the registry's message.
+        ref = "%s/team/app" % self.reg.host
+        run(["docker", "manifest", "create", "--insecure", ref + ":list", ref + ":v1"], env=penv)
+        res = run(["docker", "manifest", "push", "--insecure", ref + ":list"], env=penv,
+                  check=False)
+        self.assertNotEqual(res.returncode, 0)
+        self.assertIn("denied", (res.stdout + res.stderr).lower())
         with self.assertRaises(botocore.exceptions.ClientError) as ctx:
             puller.create_repository(repositoryName="team/other")
         self.assertEqual(ctx.exception.response["Error"]["Code"], "AccessDeniedException")
@@ -237,6 +244,10 @@ class AuthWorkflowTest(RegistryTestCase):
         got = other.batch_get_image(registryId=ACCOUNT, repositoryName="team/app",
                                     imageIds=[{"imageTag": "v1"}])
         self.assertEqual(len(got["images"]), 1)
+        # Secrets and tokens never reach the log.
+        log = self.reg.log_text()
+        for secret in (read_profile(self.creds, "default")[1], pw, ppw):
+            self.assertNotIn(secret, log)
 
 
 if __name__ == "__main__":
