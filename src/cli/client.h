@@ -11,6 +11,7 @@ void AddManifestCommand(CLI::App& app);  // manifest create/…    (manifest.cc)
 void AddCopyCommand(CLI::App& app);      // copy                 (copy.cc)
 void AddPackCommand(CLI::App& app);      // pack                 (pack.cc)
 void AddInspectCommand(CLI::App& app);   // inspect, tags, catalog, rm (inspect.cc)
+void AddEcrCommand(CLI::App& app);       // ecr get-login-password|login, repo, images (ecr.cc)
 
 void AddClientCommands(CLI::App& app);
 

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "base/status.h"
+#include "client/auth.h"
 #include "client/transport.h"
 
 namespace berth::cli {
@@ -42,6 +43,13 @@ client::RegistryOptions MakeRegistryOptions(const ClientFlags& flags);
 // A context with the docker config (credentials) loaded. Errors: a malformed config.json.
 Result<std::unique_ptr<client::ClientContext>> MakeContext(const ClientFlags& flags,
                                                            client::RegistryOptions options);
+
+// The end of `berth login` (login.cc), shared with `berth ecr login`: verifies `creds`
+// against HOST (GET /v2/ and its challenge), stores them in docker's config.json (or
+// its credential helper) under HOST's key, and prints "Login Succeeded". Returns the
+// exit code; errors are printed as "berth <command>: ...".
+int SaveLogin(std::string_view command, const std::string& host,
+              const client::Credentials& creds, const ClientFlags& flags);
 
 // Ends a CLI11 callback with `code` (0 returns normally).
 void Exit(int code);

@@ -282,6 +282,7 @@ void AddClientCommands(CLI::App& app) {
   AddCopyCommand(app);
   AddPackCommand(app);
   AddInspectCommand(app);
+  AddEcrCommand(app);
 }
 
 }  // namespace berth::cli

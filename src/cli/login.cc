@@ -83,22 +83,29 @@ int RunLogin(LoginFlags& f) {
   if (f.username.empty() || f.password.empty()) {
     return Fail("login", Status::InvalidArgument("username and password must not be empty"));
   }
-  auto [key, connect] = SplitHost(f.host);
-  client::Credentials creds{f.username, f.password, {}};
-  client::RegistryClient rc(connect, MakeRegistryOptions(f.client), creds);
+  return SaveLogin("login", f.host, client::Credentials{f.username, f.password, {}},
+                   f.client);
+}
+
+}  // namespace
+
+int SaveLogin(std::string_view command, const std::string& host,
+              const client::Credentials& creds, const ClientFlags& flags) {
+  auto [key, connect] = SplitHost(host);
+  client::RegistryClient rc(connect, MakeRegistryOptions(flags), creds);
   auto verified = rc.VerifyLogin();
-  if (!verified.ok()) return Fail("login", verified.status());
-  if (!*verified && !f.client.quiet) {
+  if (!verified.ok()) return Fail(command, verified.status());
+  if (!*verified && !flags.quiet) {
     std::fprintf(stderr,
                  "warning: %s did not ask for credentials (GET /v2/ answered 200); saving them "
                  "anyway\n",
                  key.c_str());
   }
   auto cfg = client::DockerConfig::Load(client::DockerConfig::DefaultDir());
-  if (!cfg.ok()) return Fail("login", cfg.status());
-  if (Status st = cfg->Store(key, creds); !st.ok()) return Fail("login", st);
+  if (!cfg.ok()) return Fail(command, cfg.status());
+  if (Status st = cfg->Store(key, creds); !st.ok()) return Fail(command, st);
   std::string helper = cfg->HelperFor(key);
-  if (!f.client.quiet) {
+  if (!flags.quiet) {
     if (helper.empty()) {
       std::fprintf(stderr, "Credentials saved in %s\n",
                    (cfg->dir() / "config.json").c_str());
@@ -109,6 +116,8 @@ int RunLogin(LoginFlags& f) {
   std::printf("Login Succeeded\n");
   return kExitOk;
 }
+
+namespace {
 
 struct LogoutFlags {
   std::string host = "docker.io";
