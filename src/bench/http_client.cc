@@ -375,6 +375,24 @@ struct Connection::Impl {
     head += "\r\n";
   }
 
+  // The header and the first piece of the body in one write where that is safe.
+  template <class Stream>
+  asio::awaitable<beast::error_code> WriteHeadAndBody(Stream& s, asio::const_buffer body) {
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      std::array<asio::const_buffer, 2> both{asio::buffer(head), body};
+      auto [ec, w] = co_await asio::async_write(s, both, kTuple);
+      co_return ec;
+    } else {
+      // Over beast::ssl_stream a two-buffer async_write completes after the first
+      // buffer (its flat_stream writes a prefix and the SSL layer then reports 0 bytes
+      // for the rest), silently dropping the body: write the pieces one by one.
+      auto [ec, w] = co_await asio::async_write(s, asio::buffer(head), kTuple);
+      if (ec || body.size() == 0) co_return ec;
+      auto [ec2, w2] = co_await asio::async_write(s, body, kTuple);
+      co_return ec2;
+    }
+  }
+
   template <class Stream>
   asio::awaitable<Result<ClientResponse>> Exchange(Stream& s, const ClientRequest& req,
                                                    std::string_view auth, BodySink* sink,
@@ -390,10 +408,8 @@ struct Connection::Impl {
     if (req.source != nullptr) {
       std::span<char> buf = Scratch(body_len);
       size_t n = req.source->Read(buf);
-      std::array<asio::const_buffer, 2> first{asio::buffer(head), asio::buffer(buf.data(), n)};
-      auto [ec, w] = co_await asio::async_write(s, first, kTuple);
-      wec = ec;
-      if (!ec) sent_body += n;
+      wec = co_await WriteHeadAndBody(s, asio::const_buffer(buf.data(), n));
+      if (!wec) sent_body += n;
       while (!wec && sent_body < body_len) {
         n = req.source->Read(buf);
         if (n == 0) break;
@@ -407,9 +423,7 @@ struct Connection::Impl {
                                    " bytes, declared " + std::to_string(body_len));
       }
     } else {
-      std::array<asio::const_buffer, 2> all{asio::buffer(head), asio::buffer(req.body)};
-      auto [ec, w] = co_await asio::async_write(s, all, kTuple);
-      wec = ec;
+      wec = co_await WriteHeadAndBody(s, asio::buffer(req.body));
     }
     if (wec == beast::error::timeout) {
       co_return Status(Code::kAborted,
