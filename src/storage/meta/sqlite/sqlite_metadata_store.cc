@@ -311,6 +311,9 @@ class Conn {
     sqlite3_busy_timeout(db, kBusyTimeoutMs);
     BERTH_RETURN_IF_ERROR(conn->Exec("PRAGMA foreign_keys = ON"));
     BERTH_RETURN_IF_ERROR(conn->Exec("PRAGMA synchronous = FULL"));
+    // Statement journals and temp b-trees in memory: otherwise SQLite creates and
+    // unlinks a file in /var/tmp on every commit.
+    BERTH_RETURN_IF_ERROR(conn->Exec("PRAGMA temp_store = MEMORY"));
     if (role == Role::kWriter) {
       BERTH_ASSIGN_OR_RETURN(Stmt mode, conn->Prepare("PRAGMA journal_mode = WAL"));
       BERTH_ASSIGN_OR_RETURN(bool row, mode.Step());
