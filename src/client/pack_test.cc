@@ -89,8 +89,12 @@ TEST(Pack, LayerIsSortedWithFixedOwnership) {
     EXPECT_EQ(archive_entry_uid(e), 0);
     EXPECT_EQ(archive_entry_gid(e), 0);
     EXPECT_EQ(archive_entry_mtime(e), 0);
-    if (names.back() == "bin/app") EXPECT_EQ(archive_entry_perm(e), 0755);
-    if (names.back() == "bin/link") EXPECT_STREQ(archive_entry_symlink(e), "app");
+    if (names.back() == "bin/app") {
+      EXPECT_EQ(archive_entry_perm(e), 0755);
+    }
+    if (names.back() == "bin/link") {
+      EXPECT_STREQ(archive_entry_symlink(e), "app");
+    }
   }
   archive_read_free(r);
   std::vector<std::string> sorted = names;
