@@ -8,6 +8,7 @@
     htpasswd_line(user, password) a bcrypt htpasswd line for Distribution's htpasswd auth
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -49,3 +50,18 @@ def htpasswd_line(user, password):
         warnings.simplefilter("ignore", DeprecationWarning)
         import crypt  # deprecated, but present in 3.11 and enough for a test fixture
     return "%s:%s" % (user, crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH)))
+
+
+def upload_state_offset(state_dir):
+    """The byte offset recorded in berth copy's resumable-upload state file under
+    `state_dir` (0 when there is none yet or it is being rewritten)."""
+    if not os.path.isdir(state_dir):
+        return 0
+    for name in os.listdir(state_dir):
+        if name.endswith(".json"):
+            try:
+                with open(os.path.join(state_dir, name)) as f:
+                    return json.load(f).get("offset", 0)
+            except ValueError:
+                return 0
+    return 0

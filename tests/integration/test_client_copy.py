@@ -10,7 +10,7 @@ import time
 import unittest
 
 from client_helpers import (EXIT_NETWORK, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, berth, berth_env,
-                            describe, distribution_available)
+                            describe, distribution_available, upload_state_offset)
 from harness import (Clients, Registry, RegistryTestCase, berth_bin, free_port, get_manifest,
                      make_oci_layout, run, sha256_digest, skopeo_raw, wait_for)
 
@@ -173,18 +173,8 @@ class CopyTest(RegistryTestCase):
         proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         try:
-            def offset():
-                if not os.path.isdir(state_dir):
-                    return 0
-                for name in os.listdir(state_dir):
-                    if name.endswith(".json"):
-                        try:
-                            with open(os.path.join(state_dir, name)) as f:
-                                return json.load(f).get("offset", 0)
-                        except ValueError:
-                            return 0
-                return 0
-            wait_for(lambda: offset() >= 12 * 1024 * 1024, timeout=60, message="12 MiB uploaded")
+            wait_for(lambda: upload_state_offset(state_dir) >= 12 * 1024 * 1024, timeout=60,
+                     message="12 MiB uploaded")
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()

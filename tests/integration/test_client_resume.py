@@ -10,7 +10,7 @@ import subprocess
 import tarfile
 import unittest
 
-from client_helpers import EXIT_OK, berth, berth_env, describe
+from client_helpers import EXIT_OK, berth, berth_env, describe, upload_state_offset
 from harness import (Clients, RegistryTestCase, berth_bin, skopeo_raw, skip_unless_berth,
                      wait_for)
 
@@ -94,24 +94,13 @@ class ResumeTest(RegistryTestCase):
 
         state_dir = os.path.join(env["XDG_CACHE_HOME"], "berth", "uploads")
 
-        def offset():
-            if not os.path.isdir(state_dir):
-                return 0
-            for name in os.listdir(state_dir):
-                if name.endswith(".json"):
-                    try:
-                        with open(os.path.join(state_dir, name)) as f:
-                            return json.load(f).get("offset", 0)
-                    except ValueError:
-                        return 0
-            return 0
-
         before = received()
         proc = subprocess.Popen([berth_bin(), "copy", "--chunk-size", "16", "--limit-rate", "100",
                                  ref, dst], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         try:
-            wait_for(lambda: offset() >= 256 << 20, timeout=120, message="256 MiB uploaded")
+            wait_for(lambda: upload_state_offset(state_dir) >= 256 << 20, timeout=120,
+                     message="256 MiB uploaded")
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()

@@ -59,17 +59,6 @@ const OperationInfo* FindOperation(std::string_view target) {
 
 std::span<const OperationInfo> Operations() { return kOperations; }
 
-std::string RepositoryArn(std::string_view region, std::string_view account,
-                          std::string_view name) {
-  std::string arn = "arn:aws:ecr:";
-  arn += region;
-  arn += ':';
-  arn += account;
-  arn += ":repository/";
-  arn += name;
-  return arn;
-}
-
 Result<RepositoryArnParts> ParseRepositoryArn(std::string_view arn) {
   auto invalid = [&] {
     return InvalidMember("resourceArn",

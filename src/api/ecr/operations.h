@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/policy.h"
 #include "base/status.h"
 
 namespace berth::api::ecr {
@@ -40,8 +41,9 @@ inline constexpr std::string_view kTargetPrefix = "AmazonEC2ContainerRegistry_V2
 const OperationInfo* FindOperation(std::string_view target);
 std::span<const OperationInfo> Operations();
 
-// arn:aws:ecr:<region>:<account>:repository/<name>
-std::string RepositoryArn(std::string_view region, std::string_view account, std::string_view name);
+// arn:aws:ecr:<region>:<account>:repository/<name>, built in one place.
+using auth::RepositoryArn;
+
 struct RepositoryArnParts {
   std::string region;
   std::string account;
