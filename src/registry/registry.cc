@@ -34,14 +34,18 @@ UploadAppender::~UploadAppender() {
 }
 
 Status UploadAppender::Write(std::span<const char> data) {
+  BERTH_RETURN_IF_ERROR(Append(data));
+  Hash(data);
+  return {};
+}
+
+void UploadAppender::Hash(std::span<const char> data) { hasher_->Update(data); }
+
+Status UploadAppender::Append(std::span<const char> data) {
   if (!write_error_.ok()) return write_error_;
   Status st = writer_->Write(data);
-  if (!st.ok()) {
-    write_error_ = registry_->RecordStorageError(st);
-    return write_error_;
-  }
-  hasher_->Update(data);
-  return {};
+  if (!st.ok()) write_error_ = registry_->RecordStorageError(st);
+  return write_error_;
 }
 
 uint64_t UploadAppender::offset() const { return writer_->size(); }

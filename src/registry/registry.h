@@ -9,8 +9,7 @@
 // is reported as not found. The /v2 methods address repositories by name alone.
 //
 // Thread-safe. Every method may block on storage and must run off the I/O threads,
-// except UploadAppender::Write, which is the streaming hot path (hash + append), and
-// RecordPull, which only touches memory.
+// except RecordPull, which only touches memory.
 #pragma once
 
 #include <atomic>
@@ -71,8 +70,13 @@ class UploadAppender {
   UploadAppender(const UploadAppender&) = delete;
   UploadAppender& operator=(const UploadAppender&) = delete;
 
-  // Hot path: hash + append. Fine to call on an I/O thread (page-cache write).
+  // Hash + append. Blocks (disk writes): call it off the I/O threads.
   Status Write(std::span<const char> data);
+  // The two halves of Write, for a caller that overlaps them: Hash and Append of the
+  // same bytes may run at the same time on two threads, but each must be called in
+  // stream order and never concurrently with itself.
+  void Hash(std::span<const char> data);
+  Status Append(std::span<const char> data);
   // Offset after everything written so far.
   uint64_t offset() const;
   // Persists the offset; returns it.

@@ -1,7 +1,8 @@
 // Local-filesystem BlobStore.
 //
 // Layout: root/<key> for every key from storage/keys.h. An upload is a plain file
-// under root/uploads/ that grows by write(2); committing it fsyncs the file and
+// under root/uploads/ that grows by pwrite(2) (O_DIRECT where possible, see
+// FsBlobWriter); committing it fsyncs the file and
 // renames it to its blob path (same file system, so rename(2) is atomic), then
 // fsyncs the blob's directory. A crash therefore leaves either the upload or the
 // complete blob, never a partial blob under blobs/.
@@ -19,11 +20,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <new>
 #include <string>
 #include <system_error>
 #include <utility>
 
+#include "base/aligned_buffer.h"
 #include "storage/keys.h"
 
 namespace berth::storage {
@@ -96,6 +101,8 @@ Status UploadUnknown(std::string_view id) {
                 std::string(id.substr(0, 64)));
 }
 
+constexpr size_t kDirectAlign = kIoAlign;
+
 Status EmptyDigest() { return Status(Code::kDigestInvalid, "empty digest"); }
 
 class FsBlobReader final : public BlobReader {
@@ -126,23 +133,59 @@ class FsBlobReader final : public BlobReader {
   uint64_t size_;
 };
 
+bool IsAligned(uint64_t v) { return v % kDirectAlign == 0; }
+
+// Appends to an upload file.
+//
+// Direct mode (the default where the file system supports O_DIRECT): whole aligned
+// blocks go from the caller's buffer to the disk by DMA, skipping the page cache. On
+// ext4 that saves the copy into the cache and, above all, the per-4-KiB delayed-
+// allocation bookkeeping and later writeback: measured 0.07 vs 0.25-0.4 CPU-s per GiB
+// with 1 MiB writes. Bytes that do not fill an aligned block wait in `stage_`; Close()
+// writes the last partial block through the page cache (O_DIRECT cannot write it), so
+// the file always holds exactly the bytes received. Reopening at an unaligned offset
+// reads the partial block back into `stage_` and rewrites it, with the same bytes, from
+// its aligned start. Writes block (the caller runs them off the I/O threads).
+//
+// Buffered mode (O_DIRECT refused, or disabled): plain pwrite(2) through the page cache.
 class FsBlobWriter final : public BlobWriter {
  public:
-  // `fd` is open for appending and holds the upload's exclusive flock.
-  FsBlobWriter(UniqueFd fd, uint64_t size) : fd_(std::move(fd)), size_(size) {}
+  // `fd` is open read-write and holds the upload's exclusive flock; `size` is its size.
+  static Result<std::unique_ptr<BlobWriter>> Make(UniqueFd fd, uint64_t size, bool direct) {
+    auto w = std::unique_ptr<FsBlobWriter>(new FsBlobWriter(std::move(fd), size));
+    if (direct) BERTH_RETURN_IF_ERROR(w->EnterDirectMode());
+    return std::unique_ptr<BlobWriter>(std::move(w));
+  }
+
+  // Without Close the staged bytes still reach the file (not made durable).
+  ~FsBlobWriter() override {
+    if (fd_.valid()) (void)FlushStage(/*all=*/true);
+  }
 
   Status Write(std::span<const char> data) override {
     if (!fd_.valid()) return Status::FailedPrecondition("blob writer is closed");
     while (!data.empty()) {
-      ssize_t n = ::write(fd_.get(), data.data(), data.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        // Bytes already written stay: size() and the file agree, so the client can
-        // resume from the real offset.
-        return Status::FromErrno("write upload", errno);
+      if (direct_ && stage_len_ == 0 && IsAligned(reinterpret_cast<uintptr_t>(data.data())) &&
+          data.size() >= kDirectAlign) {
+        size_t n = data.size() - data.size() % kDirectAlign;
+        BERTH_RETURN_IF_ERROR(PwriteAll(data.data(), n));
+        size_ += n;
+        data = data.subspan(n);
+        continue;
       }
-      size_ += static_cast<uint64_t>(n);
-      data = data.subspan(static_cast<size_t>(n));
+      if (!direct_) {
+        BERTH_RETURN_IF_ERROR(FlushStage(/*all=*/true));  // keep the bytes in order
+        BERTH_RETURN_IF_ERROR(PwriteAll(data.data(), data.size()));
+        size_ += data.size();
+        return Status::Ok();
+      }
+      if (!stage_) stage_ = NewAlignedBuffer(kStageBytes);
+      size_t n = std::min(kStageBytes - stage_len_, data.size());
+      std::memcpy(stage_.get() + stage_len_, data.data(), n);
+      stage_len_ += n;
+      size_ += n;
+      data = data.subspan(n);
+      if (stage_len_ == kStageBytes) BERTH_RETURN_IF_ERROR(FlushStage(/*all=*/false));
     }
     return Status::Ok();
   }
@@ -151,22 +194,114 @@ class FsBlobWriter final : public BlobWriter {
 
   Status Close() override {
     if (!fd_.valid()) return Status::Ok();
+    Status st = FlushStage(/*all=*/true);
     // The metadata store records the new offset right after this: the bytes must be
     // durable first, or a crash would leave an offset beyond the end of the file.
-    Status st;
-    if (::fdatasync(fd_.get()) != 0) st = Status::FromErrno("fdatasync upload", errno);
+    // (O_DIRECT bypasses the page cache, not the disk's volatile cache: still flush.)
+    if (st.ok() && ::fdatasync(fd_.get()) != 0) st = Status::FromErrno("fdatasync upload", errno);
+    if (!st.ok()) {
+      // Report what really is in the file, so the caller records a resumable offset.
+      struct stat sb;
+      if (::fstat(fd_.get(), &sb) == 0) size_ = std::min<uint64_t>(size_, sb.st_size);
+    }
     fd_.Reset();  // also releases the flock
     return st;
   }
 
+  bool direct() const { return direct_; }
+
  private:
+  static constexpr size_t kStageBytes = 1 << 20;
+
+  FsBlobWriter(UniqueFd fd, uint64_t size) : fd_(std::move(fd)), size_(size), written_(size) {}
+
+  // Switches the descriptor to O_DIRECT, first reading back the partial block at the
+  // end of the file. Stays buffered when the file system refuses O_DIRECT.
+  Status EnterDirectMode() {
+    uint64_t block = size_ - size_ % kDirectAlign;
+    size_t partial = static_cast<size_t>(size_ - block);
+    if (partial > 0) {
+      stage_ = NewAlignedBuffer(kStageBytes);
+      size_t got = 0;
+      while (got < partial) {
+        ssize_t n = ::pread(fd_.get(), stage_.get() + got, partial - got,
+                            static_cast<off_t>(block + got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return Status::FromErrno("read back upload tail", n < 0 ? errno : EIO);
+        got += static_cast<size_t>(n);
+      }
+    }
+    int flags = ::fcntl(fd_.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(fd_.get(), F_SETFL, flags | O_DIRECT) != 0) {
+      stage_.reset();  // buffered: nothing to rewrite
+      return Status::Ok();
+    }
+    direct_ = true;
+    written_ = block;
+    stage_len_ = partial;
+    return Status::Ok();
+  }
+
+  // Writes the staged bytes: whole blocks directly; with `all`, the partial tail too,
+  // through the page cache. Keeps the tail staged otherwise.
+  Status FlushStage(bool all) {
+    if (stage_len_ == 0) return Status::Ok();
+    size_t whole = direct_ ? stage_len_ - stage_len_ % kDirectAlign : stage_len_;
+    if (whole > 0) {
+      BERTH_RETURN_IF_ERROR(PwriteAll(stage_.get(), whole));
+      std::memmove(stage_.get(), stage_.get() + whole, stage_len_ - whole);
+      stage_len_ -= whole;
+    }
+    if (!all || stage_len_ == 0) return Status::Ok();
+    BERTH_RETURN_IF_ERROR(LeaveDirectMode());
+    BERTH_RETURN_IF_ERROR(PwriteAll(stage_.get(), stage_len_));
+    stage_len_ = 0;
+    return Status::Ok();
+  }
+
+  Status LeaveDirectMode() {
+    int flags = ::fcntl(fd_.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(fd_.get(), F_SETFL, flags & ~O_DIRECT) != 0) {
+      return Status::FromErrno("clear O_DIRECT on upload", errno);
+    }
+    direct_ = false;
+    return Status::Ok();
+  }
+
+  // Writes `n` bytes at the end of what is on disk (`written_`).
+  Status PwriteAll(const char* p, size_t n) {
+    while (n > 0) {
+      ssize_t w = ::pwrite(fd_.get(), p, n, static_cast<off_t>(written_));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EINVAL && direct_) {
+          // The file system accepted O_DIRECT but not this alignment: go buffered.
+          BERTH_RETURN_IF_ERROR(LeaveDirectMode());
+          continue;
+        }
+        // Bytes already written stay; Close() reports the real size so the client can
+        // resume from it.
+        return Status::FromErrno("write upload", errno);
+      }
+      written_ += static_cast<uint64_t>(w);
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+    return Status::Ok();
+  }
+
   UniqueFd fd_;
-  uint64_t size_;
+  uint64_t size_;      // bytes received: on disk + staged
+  uint64_t written_;   // bytes on disk (the next pwrite offset)
+  bool direct_ = false;
+  AlignedBuffer stage_;
+  size_t stage_len_ = 0;
 };
 
 class FsBlobStore final : public BlobStore {
  public:
-  explicit FsBlobStore(fs::path root) : root_(std::move(root)) {}
+  FsBlobStore(fs::path root, FsBlobStoreOptions options)
+      : root_(std::move(root)), options_(options) {}
 
   Result<BlobStat> Stat(const oci::Digest& digest) override {
     if (digest.empty()) return EmptyDigest();
@@ -214,7 +349,7 @@ class FsBlobStore final : public BlobStore {
                                                    uint64_t expected_offset) override {
     if (!IsValidUploadId(upload_id)) return UploadUnknown(upload_id);
     fs::path path = UploadPath(upload_id);
-    BERTH_ASSIGN_OR_RETURN(UniqueFd fd, LockUpload(path, upload_id, O_WRONLY | O_APPEND));
+    BERTH_ASSIGN_OR_RETURN(UniqueFd fd, LockUpload(path, upload_id, O_RDWR));
     struct stat st;
     if (::fstat(fd.get(), &st) != 0) return Status::FromErrno("stat upload", errno);
     uint64_t size = static_cast<uint64_t>(st.st_size);
@@ -225,7 +360,7 @@ class FsBlobStore final : public BlobStore {
                         std::to_string(expected_offset),
                     std::to_string(size));
     }
-    return std::unique_ptr<BlobWriter>(std::make_unique<FsBlobWriter>(std::move(fd), size));
+    return FsBlobWriter::Make(std::move(fd), size, options_.direct_io);
   }
 
   Result<uint64_t> UploadSize(std::string_view upload_id) override {
@@ -348,11 +483,13 @@ class FsBlobStore final : public BlobStore {
   }
 
   const fs::path root_;
+  const FsBlobStoreOptions options_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<BlobStore>> OpenFsBlobStore(const std::filesystem::path& root) {
+Result<std::unique_ptr<BlobStore>> OpenFsBlobStore(const std::filesystem::path& root,
+                                                   FsBlobStoreOptions options) {
   if (root.empty()) return Status::InvalidArgument("blob store root is empty");
   std::error_code ec;
   fs::path abs = fs::absolute(root, ec);
@@ -363,7 +500,7 @@ Result<std::unique_ptr<BlobStore>> OpenFsBlobStore(const std::filesystem::path& 
       return Status::FromErrno("create directory " + (abs / sub).string(), ec.value());
     }
   }
-  return std::unique_ptr<BlobStore>(std::make_unique<FsBlobStore>(std::move(abs)));
+  return std::unique_ptr<BlobStore>(std::make_unique<FsBlobStore>(std::move(abs), options));
 }
 
 }  // namespace berth::storage

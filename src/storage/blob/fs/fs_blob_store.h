@@ -9,7 +9,14 @@
 
 namespace berth::storage {
 
+struct FsBlobStoreOptions {
+  // Write uploads with O_DIRECT (aligned blocks straight to disk, no page cache) where
+  // the file system allows it; falls back to buffered writes where it does not.
+  bool direct_io = true;
+};
+
 // Creates the directory layout under `root` if needed.
-Result<std::unique_ptr<BlobStore>> OpenFsBlobStore(const std::filesystem::path& root);
+Result<std::unique_ptr<BlobStore>> OpenFsBlobStore(const std::filesystem::path& root,
+                                                   FsBlobStoreOptions options = {});
 
 }  // namespace berth::storage

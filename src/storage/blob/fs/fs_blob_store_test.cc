@@ -2,13 +2,18 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "base/aligned_buffer.h"
 #include "oci/digest.h"
 #include "storage/blob/blob_store_conformance.h"
 #include "storage/keys.h"
@@ -23,8 +28,15 @@ using testing::BlobStoreConformance;
 
 INSTANTIATE_TEST_SUITE_P(
     Fs, BlobStoreConformance,
-    ::testing::Values(BlobStoreBackend{
-        "fs", [](const fs::path& scratch) { return OpenFsBlobStore(scratch / "data"); }}),
+    ::testing::Values(BlobStoreBackend{"fs",
+                                       [](const fs::path& scratch) {
+                                         return OpenFsBlobStore(scratch / "data");
+                                       }},
+                      BlobStoreBackend{"fs_buffered",
+                                       [](const fs::path& scratch) {
+                                         return OpenFsBlobStore(scratch / "data",
+                                                                {.direct_io = false});
+                                       }}),
     BlobStoreBackendName);
 
 class FsBlobStoreTest : public ::testing::Test {
@@ -40,9 +52,9 @@ class FsBlobStoreTest : public ::testing::Test {
     std::error_code ec;
     fs::remove_all(root_, ec);
   }
-  void Reopen() {
+  void Reopen(FsBlobStoreOptions options = {}) {
     store_.reset();
-    auto store = OpenFsBlobStore(root_);
+    auto store = OpenFsBlobStore(root_, options);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(store).value();
   }
@@ -201,6 +213,121 @@ TEST_F(FsBlobStoreTest, DeletedUploadFileIsUploadUnknown) {
   ASSERT_TRUE(store_->CreateUpload(id).ok());
   fs::remove(root_ / UploadKey(id));
   EXPECT_EQ(store_->AppendUpload(id, 0).status().code(), Code::kUploadUnknown);
+}
+
+// ---- direct I/O
+
+// True when the file system under `dir` accepts O_DIRECT (tmpfs before Linux 6.6 and
+// some FUSE file systems do not; the store then writes through the page cache).
+bool SupportsDirectIo(const fs::path& dir) {
+  fs::path probe = dir / "odirect-probe";
+  int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_DIRECT, 0644);
+  if (fd >= 0) ::close(fd);
+  ::unlink(probe.c_str());
+  return fd >= 0;
+}
+
+// Pages of `path`'s first `len` bytes that are in the page cache.
+size_t ResidentPages(const fs::path& path, size_t len) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return SIZE_MAX;
+  void* map = ::mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) return SIZE_MAX;
+  size_t pages = len / 4096;
+  std::vector<unsigned char> vec(pages);
+  size_t resident = 0;
+  if (::mincore(map, len, vec.data()) == 0) {
+    for (unsigned char v : vec) resident += v & 1;
+  } else {
+    resident = SIZE_MAX;
+  }
+  ::munmap(map, len);
+  return resident;
+}
+
+std::string Pattern(size_t n, size_t seed) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + seed * 7 + i / 4096) & 0xff);
+  return s;
+}
+
+// Aligned whole blocks skip the page cache with direct I/O and go through it without:
+// the upload's pages are not resident after a direct write.
+TEST_F(FsBlobStoreTest, DirectWritesBypassThePageCache) {
+  if (!SupportsDirectIo(root_)) GTEST_SKIP() << "no O_DIRECT on " << root_;
+  constexpr size_t kLen = 4 << 20;
+  AlignedBuffer buf = NewAlignedBuffer(kLen);
+  std::string pattern = Pattern(kLen, 1);
+  std::memcpy(buf.get(), pattern.data(), kLen);
+  for (bool direct : {true, false}) {
+    SCOPED_TRACE(direct ? "direct" : "buffered");
+    Reopen({.direct_io = direct});
+    std::string id = NewUploadId();
+    ASSERT_TRUE(store_->CreateUpload(id).ok());
+    auto writer = store_->AppendUpload(id, 0);
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE((*writer)->Write(std::span<const char>(buf.get(), kLen)).ok());
+    ASSERT_TRUE((*writer)->Close().ok());
+    size_t resident = ResidentPages(root_ / UploadKey(id), kLen);
+    if (direct) {
+      EXPECT_EQ(resident, 0u);
+    } else {
+      EXPECT_EQ(resident, kLen / 4096);
+    }
+    auto reader = store_->OpenUpload(id);
+    ASSERT_TRUE(reader.ok());
+    std::string back(kLen, '\0');
+    ASSERT_EQ(*(*reader)->ReadAt(0, std::span<char>(back.data(), kLen)), kLen);
+    EXPECT_TRUE(back == pattern);
+  }
+}
+
+// Odd sizes, unaligned source buffers and appends that resume mid-block (the partial
+// block is read back and rewritten from its aligned start) keep exactly the bytes sent.
+TEST_F(FsBlobStoreTest, OddSizedAppendsKeepEveryByte) {
+  for (bool direct : {true, false}) {
+    SCOPED_TRACE(direct ? "direct" : "buffered");
+    Reopen({.direct_io = direct});
+    std::string id = NewUploadId();
+    ASSERT_TRUE(store_->CreateUpload(id).ok());
+    AlignedBuffer aligned = NewAlignedBuffer(3 << 20);
+    std::string expect;
+    // (size, aligned source?, appends in one writer)
+    const std::vector<std::vector<std::pair<size_t, bool>>> sessions = {
+        {{1, false}},
+        {{4095, false}, {4097, true}},
+        {{(1 << 20) + 3, true}, {3 << 20, true}},
+        {{8192, true}, {17, false}, {2 << 20, true}},
+        {{4096 - 17 - ((1 << 20) + 3 + 8192) % 4096, false}},
+        {{3 << 20, true}},
+    };
+    size_t seed = 0;
+    for (const auto& session : sessions) {
+      auto writer = store_->AppendUpload(id, expect.size());
+      ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+      for (auto [n, from_aligned] : session) {
+        std::string part = Pattern(n, ++seed);
+        const char* src = part.data();
+        if (from_aligned) {
+          std::memcpy(aligned.get(), part.data(), n);
+          src = aligned.get();
+        }
+        ASSERT_TRUE((*writer)->Write(std::span<const char>(src, n)).ok());
+        expect += part;
+        EXPECT_EQ((*writer)->size(), expect.size());
+      }
+      ASSERT_TRUE((*writer)->Close().ok());
+      auto size = store_->UploadSize(id);
+      ASSERT_TRUE(size.ok());
+      ASSERT_EQ(*size, expect.size());
+    }
+    auto reader = store_->OpenUpload(id);
+    ASSERT_TRUE(reader.ok());
+    std::string back(expect.size(), '\0');
+    ASSERT_EQ(*(*reader)->ReadAt(0, std::span<char>(back.data(), back.size())), expect.size());
+    EXPECT_TRUE(back == expect) << "content differs";
+  }
 }
 
 }  // namespace
