@@ -30,7 +30,7 @@ inline constexpr size_t kIoBlock = 1 << 20;
 // munmap: ~4% of the server's CPU when streaming uploads, which reuse saves.
 class IoBuffer {
  public:
-  static constexpr size_t kMaxIdleIoBlocks = 8;
+  static constexpr size_t kMaxIdleIoBlocks = 4;
 
   IoBuffer() = default;
   explicit IoBuffer(size_t size);
