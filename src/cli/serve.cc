@@ -75,7 +75,7 @@ int RunServe(const ServeFlags& flags) {
     return Fail(Status::IoError("cannot create data directory " + cfg.data_dir + ": " +
                                 ec.message()));
   }
-  auto blobs = storage::OpenFsBlobStore(data);
+  auto blobs = storage::OpenFsBlobStore(data, {.direct_io = cfg.uploads.direct_io});
   if (!blobs.ok()) return Fail(blobs.status());
   auto meta = storage::OpenSqliteMetadataStore(data / "meta.db");
   if (!meta.ok()) return Fail(meta.status());

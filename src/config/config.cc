@@ -64,6 +64,7 @@ const std::vector<Setting>& Settings() {
       STR_SETTING("tls.key", tls.key),
       INT_SETTING("uploads.expiry_seconds", uploads.expiry_seconds),
       INT_SETTING("uploads.sweep_interval_seconds", uploads.sweep_interval_seconds),
+      BOOL_SETTING("uploads.direct_io", uploads.direct_io),
       INT_SETTING("limits.max_manifest_bytes", limits.max_manifest_bytes),
       STR_SETTING("ecr.account_id", ecr.account_id),
       STR_SETTING("ecr.region", ecr.region),

@@ -37,6 +37,9 @@ struct UploadConfig {
   int64_t expiry_seconds = 24 * 3600;
   // How often the sweeper runs. Default: 600.
   int64_t sweep_interval_seconds = 600;
+  // Write upload bodies with O_DIRECT (whole 1 MiB blocks straight to disk, skipping
+  // the page cache) where the file system supports it. Default: true.
+  bool direct_io = true;
 };
 
 struct LimitsConfig {

@@ -23,6 +23,7 @@ TEST(ConfigTest, DefaultsAreValid) {
   EXPECT_EQ(c.listen, "0.0.0.0:5000");
   EXPECT_FALSE(c.create_on_push);
   EXPECT_EQ(c.uploads.expiry_seconds, 86400);
+  EXPECT_TRUE(c.uploads.direct_io);
   EXPECT_EQ(c.limits.max_manifest_bytes, 4u * 1024 * 1024);
 }
 
@@ -37,12 +38,14 @@ TEST(ConfigTest, YamlThenEnvironmentOverride) {
   EXPECT_EQ(c.http.idle_timeout_seconds, 5);
   ASSERT_TRUE(ApplyEnvironment({{"BERTH_LISTEN", "127.0.0.1:7000"},
                                 {"BERTH_HTTP_IDLE_TIMEOUT_SECONDS", "9"},
-                                {"BERTH_CREATE_ON_PUSH", "false"}},
+                                {"BERTH_CREATE_ON_PUSH", "false"},
+                                {"BERTH_UPLOADS_DIRECT_IO", "false"}},
                                c)
                   .ok());
   EXPECT_EQ(c.listen, "127.0.0.1:7000");
   EXPECT_EQ(c.http.idle_timeout_seconds, 9);
   EXPECT_FALSE(c.create_on_push);
+  EXPECT_FALSE(c.uploads.direct_io);
   EXPECT_EQ(c.uploads.expiry_seconds, 10);
   std::remove(path.c_str());
 }
