@@ -159,11 +159,45 @@ class FsBlobWriter final : public BlobWriter {
 
   // Without Close the staged bytes still reach the file (not made durable).
   ~FsBlobWriter() override {
-    if (fd_.valid()) (void)FlushStage(/*all=*/true);
+    if (fd_.valid() && !failed_) (void)FlushStage(/*all=*/true);
   }
 
   Status Write(std::span<const char> data) override {
     if (!fd_.valid()) return Status::FailedPrecondition("blob writer is closed");
+    Status st = WriteAll(data);
+    if (!st.ok()) failed_ = true;
+    return st;
+  }
+
+  uint64_t size() const override { return size_; }
+
+  Status Close() override {
+    if (!fd_.valid()) return Status::Ok();
+    // After a failed write the staged bytes may no longer line up with the end of the
+    // file (a pwrite can fail half-way): drop them; the client resends from the size.
+    Status st = failed_ ? Status::Ok() : FlushStage(/*all=*/true);
+    // The metadata store records the new offset right after this: the bytes must be
+    // durable first, or a crash would leave an offset beyond the end of the file.
+    // (O_DIRECT bypasses the page cache, not the disk's volatile cache: still flush.)
+    if (st.ok() && ::fdatasync(fd_.get()) != 0) st = Status::FromErrno("fdatasync upload", errno);
+    if (!st.ok() || failed_) {
+      // After a failed write, report what really is in the file (bytes are written in
+      // order from the start, so its size is exactly the resumable offset).
+      struct stat sb;
+      if (::fstat(fd_.get(), &sb) == 0) size_ = static_cast<uint64_t>(sb.st_size);
+    }
+    fd_.Reset();  // also releases the flock
+    return st;
+  }
+
+  bool direct() const { return direct_; }
+
+ private:
+  static constexpr size_t kStageBytes = 1 << 20;
+
+  FsBlobWriter(UniqueFd fd, uint64_t size) : fd_(std::move(fd)), size_(size), written_(size) {}
+
+  Status WriteAll(std::span<const char> data) {
     while (!data.empty()) {
       if (direct_ && stage_len_ == 0 && IsAligned(reinterpret_cast<uintptr_t>(data.data())) &&
           data.size() >= kDirectAlign) {
@@ -189,31 +223,6 @@ class FsBlobWriter final : public BlobWriter {
     }
     return Status::Ok();
   }
-
-  uint64_t size() const override { return size_; }
-
-  Status Close() override {
-    if (!fd_.valid()) return Status::Ok();
-    Status st = FlushStage(/*all=*/true);
-    // The metadata store records the new offset right after this: the bytes must be
-    // durable first, or a crash would leave an offset beyond the end of the file.
-    // (O_DIRECT bypasses the page cache, not the disk's volatile cache: still flush.)
-    if (st.ok() && ::fdatasync(fd_.get()) != 0) st = Status::FromErrno("fdatasync upload", errno);
-    if (!st.ok()) {
-      // Report what really is in the file, so the caller records a resumable offset.
-      struct stat sb;
-      if (::fstat(fd_.get(), &sb) == 0) size_ = std::min<uint64_t>(size_, sb.st_size);
-    }
-    fd_.Reset();  // also releases the flock
-    return st;
-  }
-
-  bool direct() const { return direct_; }
-
- private:
-  static constexpr size_t kStageBytes = 1 << 20;
-
-  FsBlobWriter(UniqueFd fd, uint64_t size) : fd_(std::move(fd)), size_(size), written_(size) {}
 
   // Switches the descriptor to O_DIRECT, first reading back the partial block at the
   // end of the file. Stays buffered when the file system refuses O_DIRECT.
@@ -294,6 +303,7 @@ class FsBlobWriter final : public BlobWriter {
   uint64_t size_;      // bytes received: on disk + staged
   uint64_t written_;   // bytes on disk (the next pwrite offset)
   bool direct_ = false;
+  bool failed_ = false;  // a Write failed: Close() re-reads the size
   AlignedBuffer stage_;
   size_t stage_len_ = 0;
 };
