@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -327,6 +329,46 @@ TEST_F(FsBlobStoreTest, OddSizedAppendsKeepEveryByte) {
     std::string back(expect.size(), '\0');
     ASSERT_EQ(*(*reader)->ReadAt(0, std::span<char>(back.data(), back.size())), expect.size());
     EXPECT_TRUE(back == expect) << "content differs";
+  }
+}
+
+// A write that fails half-way (here: the file size limit, as a full disk would) leaves
+// a writer whose size is what the file really holds, so the client resumes from there.
+TEST_F(FsBlobStoreTest, FailedWriteReportsTheBytesOnDisk) {
+  for (bool direct : {true, false}) {
+    SCOPED_TRACE(direct ? "direct" : "buffered");
+    Reopen({.direct_io = direct});
+    std::string id = NewUploadId();
+    ASSERT_TRUE(store_->CreateUpload(id).ok());
+    constexpr size_t kLimit = (1 << 20) + 8192;
+    AlignedBuffer buf = NewAlignedBuffer(3 << 20);
+    std::string pattern = Pattern(3 << 20, 9);
+    std::memcpy(buf.get(), pattern.data(), pattern.size());
+    auto writer = store_->AppendUpload(id, 0);
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE((*writer)->Write(std::span<const char>(buf.get(), 5)).ok());
+    auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit old_limit;
+    ::getrlimit(RLIMIT_FSIZE, &old_limit);
+    rlimit limit = old_limit;
+    limit.rlim_cur = kLimit;
+    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limit), 0);
+    Status st = (*writer)->Write(std::span<const char>(buf.get() + 5, (3 << 20) - 5));
+    Status closed = (*writer)->Close();
+    ::setrlimit(RLIMIT_FSIZE, &old_limit);
+    std::signal(SIGXFSZ, old_handler);
+    EXPECT_FALSE(st.ok() && closed.ok());
+    auto on_disk = store_->UploadSize(id);
+    ASSERT_TRUE(on_disk.ok());
+    EXPECT_LE(*on_disk, kLimit);
+    EXPECT_EQ((*writer)->size(), *on_disk);
+    // What is there is the start of what was sent, and appending resumes after it.
+    auto reader = store_->OpenUpload(id);
+    ASSERT_TRUE(reader.ok());
+    std::string back(*on_disk, '\0');
+    ASSERT_EQ(*(*reader)->ReadAt(0, std::span<char>(back.data(), back.size())), *on_disk);
+    EXPECT_TRUE(back == pattern.substr(0, *on_disk));
+    EXPECT_TRUE(Append(id, *on_disk, pattern.substr(*on_disk, 100)).ok());
   }
 }
 
