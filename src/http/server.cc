@@ -135,7 +135,15 @@ struct Server::Impl {
   ServerOptions options;
   Handler handler;
   metrics::Metrics& metrics;
-  asio::io_context ioc;
+  // One io_context per I/O thread, each run by exactly that thread; a connection lives
+  // on one of them (round robin) for its whole life. With one shared io_context a
+  // connection's handlers hopped between threads, and every completion posted back from
+  // the blocking pool woke an idle thread through the scheduler's condition variable:
+  // ~19 futex calls per MiB uploaded, 10-15% of the server's CPU. contexts[0] also runs
+  // the acceptor, timers, signals and shutdown.
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  asio::io_context& ioc;
+  size_t next_context = 0;  // used only by the accept loop
   tcp::acceptor acceptor{ioc};
   std::unique_ptr<ssl::context> tls;
   std::atomic<bool> stopping{false};
@@ -144,11 +152,29 @@ struct Server::Impl {
   std::vector<std::unique_ptr<asio::steady_timer>> timers;
 
   Impl(ServerOptions o, Handler h, metrics::Metrics& m)
-      : options(std::move(o)), handler(std::move(h)), metrics(m), ioc(options.io_threads) {}
+      : options(std::move(o)),
+        handler(std::move(h)),
+        metrics(m),
+        contexts(MakeContexts(options.io_threads)),
+        ioc(*contexts[0]) {}
+
+  static std::vector<std::unique_ptr<asio::io_context>> MakeContexts(int threads) {
+    std::vector<std::unique_ptr<asio::io_context>> v;
+    for (int i = 0; i < std::max(1, threads); ++i) {
+      v.push_back(std::make_unique<asio::io_context>(1));  // one thread runs it
+    }
+    return v;
+  }
+
+  asio::io_context& NextContext() {
+    asio::io_context& c = *contexts[next_context];
+    next_context = (next_context + 1) % contexts.size();
+    return c;
+  }
 
   asio::awaitable<void> AcceptLoop() {
     while (!stopping) {
-      auto [ec, sock] = co_await acceptor.async_accept(asio::make_strand(ioc), kTuple);
+      auto [ec, sock] = co_await acceptor.async_accept(NextContext(), kTuple);
       if (ec) {
         if (stopping || ec == asio::error::operation_aborted) break;
         spdlog::warn("accept failed error=\"{}\"", ec.message());
@@ -190,7 +216,7 @@ struct Server::Impl {
       stream.socket().shutdown(tcp::socket::shutdown_both, ec);
       stream.socket().close(ec);
     };
-    // Runs on this connection's strand before the streams die, so a cancel posted by
+    // Runs on this connection's thread before the streams die, so a cancel posted by
     // Shutdown() never touches a destroyed stream.
     struct ClearCancel {
       Connection& c;
@@ -505,11 +531,17 @@ void Server::Run() {
     spdlog::info("shutting down signal={}", sig);
     Shutdown();
   });
+  // The other contexts have no work of their own between connections: keep them
+  // running until shutdown stops them.
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::vector<std::thread> threads;
-  for (int i = 1; i < impl_->options.io_threads; ++i) {
-    threads.emplace_back([this] { impl_->ioc.run(); });
+  for (size_t i = 1; i < impl_->contexts.size(); ++i) {
+    asio::io_context& c = *impl_->contexts[i];
+    guards.push_back(asio::make_work_guard(c));
+    threads.emplace_back([&c] { c.run(); });
   }
   impl_->ioc.run();
+  for (auto& c : impl_->contexts) c->stop();
   for (auto& t : threads) t.join();
 }
 
