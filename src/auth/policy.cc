@@ -268,35 +268,7 @@ std::string FindRepository(const Policy* policy, const AccessRequest& req, Effec
   return "";
 }
 
-char Fold(char c, bool ignore_case) {
-  return ignore_case ? static_cast<char>(std::tolower(static_cast<unsigned char>(c))) : c;
-}
-
 }  // namespace
-
-bool WildcardMatch(std::string_view pattern, std::string_view text, bool ignore_case) {
-  // Iterative glob with single-star backtracking: O(|pattern| * |text|) worst case.
-  size_t p = 0, t = 0;
-  size_t star = std::string_view::npos, star_t = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() &&
-        (pattern[p] == '?' || Fold(pattern[p], ignore_case) == Fold(text[t], ignore_case)) &&
-        pattern[p] != '*') {
-      ++p;
-      ++t;
-    } else if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      star_t = t;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      t = ++star_t;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
 
 std::string RepositoryArn(std::string_view region, std::string_view account_id,
                           std::string_view repository_name) {

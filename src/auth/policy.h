@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/wildcard.h"
 #include "auth/caller.h"
 #include "base/status.h"
 
@@ -67,9 +68,6 @@ class Policy {
   std::string version_;
   std::vector<PolicyStatement> statements_;
 };
-
-// Glob match with '*' (any run of characters, possibly empty) and '?' (exactly one).
-bool WildcardMatch(std::string_view pattern, std::string_view text, bool ignore_case);
 
 // "arn:aws:ecr:REGION:ACCOUNT:repository/NAME".
 std::string RepositoryArn(std::string_view region, std::string_view account_id,

@@ -2,30 +2,9 @@
 
 #include <algorithm>
 
-namespace berth::registry {
+#include "base/wildcard.h"
 
-bool WildcardMatch(std::string_view pattern, std::string_view text) {
-  // Greedy matching with backtracking to the last '*': linear in practice, and
-  // O(pattern * text) at worst (filters are at most 128 characters).
-  size_t p = 0, t = 0;
-  size_t star = std::string_view::npos, resume = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      resume = t;
-    } else if (p < pattern.size() && pattern[p] == text[t]) {
-      ++p;
-      ++t;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      t = ++resume;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
+namespace berth::registry {
 
 bool IsTagImmutable(const storage::TagMutabilitySetting& setting, std::string_view tag) {
   auto excluded = [&] {

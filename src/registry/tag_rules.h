@@ -8,9 +8,9 @@
 
 namespace berth::registry {
 
-// ECR's wildcard filters: '*' matches any run of characters (including none); every
-// other character matches itself, case-sensitively. The whole tag must match.
-bool WildcardMatch(std::string_view pattern, std::string_view text);
+// Exclusion filters match tags with berth::WildcardMatch (base/wildcard.h),
+// case-sensitively; ECR allows only [0-9a-zA-Z._*-] in them, so '*' is their only
+// wildcard.
 
 // True when a push may not move `tag` once it exists in a repository with `setting`.
 bool IsTagImmutable(const storage::TagMutabilitySetting& setting, std::string_view tag);
