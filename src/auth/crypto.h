@@ -8,7 +8,10 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+
 #include <string_view>
+
+#include "base/base64.h"  // auth code uses berth::Base64* unqualified
 
 namespace berth::auth {
 
@@ -26,15 +29,5 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
 // `n` bytes from OpenSSL's CSPRNG. A CSPRNG failure is a broken invariant: aborts.
 std::string RandomBytes(size_t n);
-
-// Standard base64 with '=' padding.
-std::string Base64Encode(std::string_view bytes);
-// Accepts standard base64 with or without padding; nullopt on any other character,
-// a bad length, or non-zero trailing bits.
-std::optional<std::string> Base64Decode(std::string_view text);
-// URL-safe alphabet ('-', '_'), no padding: never contains ':', '.', '/' or '+'.
-std::string Base64UrlEncode(std::string_view bytes);
-// Strict inverse of Base64UrlEncode (no padding accepted).
-std::optional<std::string> Base64UrlDecode(std::string_view text);
 
 }  // namespace berth::auth

@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/base64.h"
 #include "base/status.h"
 #include "bench/content.h"
 #include "oci/digest.h"
@@ -135,7 +136,6 @@ struct Challenge {
 };
 // Parses one WWW-Authenticate challenge: `Bearer realm="...",service="...",scope="..."`.
 std::optional<Challenge> ParseChallenge(std::string_view header);
-std::string Base64Encode(std::string_view in);
 
 struct Credentials {
   std::string user;

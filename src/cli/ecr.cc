@@ -11,6 +11,7 @@
 #include <string>
 
 #include "auth/crypto.h"
+#include "base/base64.h"
 #include "cli/client.h"
 #include "cli/client_common.h"
 #include "client/ecr_client.h"
@@ -78,7 +79,7 @@ Result<Token> GetToken(const EcrFlags& f) {
   if (tok == nullptr || !tok->is_string()) {
     return Status(Code::kUnavailable, "GetAuthorizationToken: no authorizationToken in the reply");
   }
-  auto decoded = auth::Base64Decode(std::string_view(tok->as_string()));
+  auto decoded = Base64Decode(std::string_view(tok->as_string()));
   size_t colon = decoded ? decoded->find(':') : std::string::npos;
   if (colon == std::string::npos) {
     return Status(Code::kUnavailable,

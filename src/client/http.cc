@@ -1,7 +1,6 @@
 #include "client/http.h"
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cctype>
@@ -296,35 +295,18 @@ Result<HttpResponse> HttpClient::Do(const HttpRequest& req) {
   return resp;
 }
 
-std::string Base64Encode(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
 Result<std::string> Base64Decode(std::string_view in) {
+  // Tools write docker's "auth" field in every variant: line-wrapped, unpadded,
+  // URL-safe. Normalize to the standard alphabet, then decode strictly.
   std::string s;
+  s.reserve(in.size());
   for (char c : in) {
-    if (c != '\n' && c != '\r' && c != ' ') s.push_back(c);
+    if (c == '\n' || c == '\r' || c == ' ') continue;
+    s.push_back(c == '-' ? '+' : c == '_' ? '/' : c);
   }
-  // Accept unpadded and URL-safe input, as some tools write it.
-  for (char& c : s) {
-    if (c == '-') c = '+';
-    if (c == '_') c = '/';
-  }
-  while (s.size() % 4 != 0) s.push_back('=');
-  std::string out(s.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(s.data()),
-                          static_cast<int>(s.size()));
-  if (n < 0) return Status::InvalidArgument("invalid base64");
-  size_t pad = 0;
-  for (size_t i = s.size(); i > 0 && s[i - 1] == '='; --i) ++pad;
-  out.resize(static_cast<size_t>(n) - std::min<size_t>(pad, static_cast<size_t>(n)));
-  return out;
+  auto out = berth::Base64Decode(s);
+  if (!out) return Status::InvalidArgument("invalid base64");
+  return std::move(*out);
 }
 
 }  // namespace berth::client

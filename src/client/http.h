@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/base64.h"
 #include "base/status.h"
 
 namespace berth::client {
@@ -95,8 +96,9 @@ class HttpClient {
   std::unique_ptr<Impl> impl_;
 };
 
-// "Basic <base64(user:password)>"-style helpers.
-std::string Base64Encode(std::string_view in);
+// Lenient base64 for what other tools write (docker's "auth" field, manifest lists):
+// line breaks, missing padding and the URL-safe alphabet are accepted. Encoding uses
+// berth::Base64Encode (base/base64.h).
 Result<std::string> Base64Decode(std::string_view in);
 
 }  // namespace berth::client

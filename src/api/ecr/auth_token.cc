@@ -1,5 +1,6 @@
 // GetAuthorizationToken.
 #include "api/ecr/handlers.h"
+#include "base/base64.h"
 #include "auth/crypto.h"
 
 namespace berth::api::ecr {
@@ -7,7 +8,7 @@ namespace berth::api::ecr {
 TokenMinter DefaultTokenMinter(const Clock& clock) {
   return [&clock](const auth::Caller&) -> Result<std::pair<std::string, int64_t>> {
     constexpr int64_t kTwelveHoursMs = 12LL * 3600 * 1000;
-    return std::make_pair(auth::Base64Encode("AWS:unauthenticated"),
+    return std::make_pair(Base64Encode("AWS:unauthenticated"),
                           clock.NowMillis() + kTwelveHoursMs);
   };
 }

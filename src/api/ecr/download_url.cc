@@ -1,4 +1,5 @@
 #include "api/ecr/download_url.h"
+#include "base/base64.h"
 
 #include <charconv>
 
@@ -24,16 +25,16 @@ std::string SignDownloadToken(const DownloadGrant& grant, std::string_view key) 
   payload += grant.digest.str();
   payload += '\n';
   payload += std::to_string(grant.expires_at_s);
-  return auth::Base64UrlEncode(payload) + "." +
-         auth::Base64UrlEncode(auth::HmacSha256(key, payload));
+  return Base64UrlEncode(payload) + "." +
+         Base64UrlEncode(auth::HmacSha256(key, payload));
 }
 
 Result<DownloadGrant> VerifyDownloadToken(std::string_view token, std::string_view key,
                                           int64_t now_s) {
   size_t dot = token.find('.');
   if (dot == std::string_view::npos) return Denied("malformed");
-  auto payload = auth::Base64UrlDecode(token.substr(0, dot));
-  auto signature = auth::Base64UrlDecode(token.substr(dot + 1));
+  auto payload = Base64UrlDecode(token.substr(0, dot));
+  auto signature = Base64UrlDecode(token.substr(dot + 1));
   if (!payload || !signature) return Denied("malformed");
   if (!auth::ConstantTimeEquals(*signature, auth::HmacSha256(key, *payload))) {
     return Denied("not valid");

@@ -2,6 +2,7 @@
 // CompleteLayerUpload, GetDownloadUrlForLayer: ECR's layer API over Berth's upload
 // sessions (the same ones /v2 uploads use).
 #include "api/ecr/download_url.h"
+#include "base/base64.h"
 #include "api/ecr/handlers.h"
 #include "auth/crypto.h"
 #include "storage/keys.h"
@@ -92,7 +93,7 @@ asio::awaitable<Output> UploadLayerPart(Ctx& ctx, const json::object& input) {
     BERTH_ASSIGN_OR_RETURN(int64_t first, in.Integer("partFirstByte", 0, INT64_MAX));
     BERTH_ASSIGN_OR_RETURN(int64_t last, in.Integer("partLastByte", 0, INT64_MAX));
     BERTH_ASSIGN_OR_RETURN(std::string encoded, in.String("layerPartBlob"));
-    auto part = auth::Base64Decode(encoded);
+    auto part = Base64Decode(encoded);
     if (!part) return InvalidMember("layerPartBlob", "Member must be base64-encoded");
     if (part->size() > kMaxPartBytes) {
       return InvalidMember("layerPartBlob", "Member must have length less than or equal to " +

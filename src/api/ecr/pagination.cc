@@ -1,4 +1,5 @@
 #include "api/ecr/pagination.h"
+#include "base/base64.h"
 
 #include "auth/crypto.h"
 
@@ -25,11 +26,11 @@ std::string EncodePageToken(std::string_view scope, const std::vector<std::strin
     raw += kSeparator;
     raw += k;
   }
-  return auth::Base64UrlEncode(raw);
+  return Base64UrlEncode(raw);
 }
 
 Result<std::vector<std::string>> DecodePageToken(std::string_view token, std::string_view scope) {
-  auto raw = auth::Base64UrlDecode(token);
+  auto raw = Base64UrlDecode(token);
   if (!raw) return InvalidToken();
   std::vector<std::string> parts;
   size_t start = 0;
