@@ -103,22 +103,26 @@ boost::asio::awaitable<http::Response> App::HandleEcr(http::Request& req) {
 boost::asio::awaitable<Status> App::AuthorizeRepository(const auth::Caller& caller,
                                                         std::string_view action,
                                                         const std::string& name) {
-  auto repo = co_await pool_.Run([&] { return registry_.FindRepository(name); });
-  // A repository that does not exist yet (a push with create-on-push) belongs to the
-  // caller's account; a pull of it fails later with NAME_UNKNOWN.
-  std::string owner = repo.ok() ? repo->account_id : caller.account_id;
-  std::optional<std::string> policy = repo.ok() ? repo->policy : std::nullopt;
-  std::string arn =
-      auth::RepositoryArn(ecr_.options().region, owner.empty() ? caller.account_id : owner, name);
-  co_return co_await pool_.Run(
-      [&] { return authn_.Authorize(caller, action, arn, owner, policy); });
+  // The lookup and the check in one trip to the pool: both may block.
+  co_return co_await pool_.Run([&] {
+    auto repo = registry_.FindRepository(name);
+    // A repository that does not exist yet (a push with create-on-push) belongs to the
+    // caller's account; a pull of it fails later with NAME_UNKNOWN.
+    std::string owner = repo.ok() ? repo->account_id : caller.account_id;
+    std::optional<std::string> policy = repo.ok() ? repo->policy : std::nullopt;
+    std::string arn =
+        auth::RepositoryArn(ecr_.options().region, owner.empty() ? caller.account_id : owner, name);
+    return authn_.Authorize(caller, action, arn, owner, policy);
+  });
 }
 
 boost::asio::awaitable<http::Response> App::HandleRegistry(http::Request& req) {
+  // Without authentication the route matters only to the handler (which matches it).
+  if (!authn_.enabled()) co_return co_await distribution_.Handle(req);
   distribution::RouteMatch m = distribution::MatchRoute(req.path);
   bool open = m.route == Route::kHealthz || m.route == Route::kReadyz ||
               m.route == Route::kMetrics || m.route == Route::kNotFound;
-  if (open || !authn_.enabled()) co_return co_await distribution_.Handle(req);
+  if (open) co_return co_await distribution_.Handle(req);
 
   auto caller = co_await pool_.Run([&] { return authn_.AuthenticateRegistry(req); });
   if (!caller.ok()) {

@@ -30,7 +30,8 @@ class App {
  private:
   boost::asio::awaitable<http::Response> HandleEcr(http::Request& req);
   boost::asio::awaitable<http::Response> HandleRegistry(http::Request& req);
-  // Checks `action` on repository `name` (its owner and policy looked up on the pool).
+  // Checks `action` on repository `name` (its owner and policy looked up on the pool,
+  // in the same trip as the check).
   boost::asio::awaitable<Status> AuthorizeRepository(const auth::Caller& caller,
                                                      std::string_view action,
                                                      const std::string& name);

@@ -4,6 +4,11 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -43,6 +48,34 @@ int Fail(const Status& st) {
   return 2;
 }
 
+// One server per data directory. SQLite would let two processes share meta.db, but
+// the registry's manifest cache is invalidated only by writes made in this process
+// (MetadataStore::ReadEpoch), so a second server would serve stale tags. The lock is
+// an flock on <data>/serve.lock, held for the life of the process (the kernel drops it
+// when the process dies, however it dies); the file records the holder's pid.
+Status LockDataDir(const std::filesystem::path& data) {
+  std::string path = (data / "serve.lock").string();
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno("open " + path, errno);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    char buf[32] = {0};
+    ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
+    std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "unknown";
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    ::close(fd);
+    if (err != EWOULDBLOCK) return Status::FromErrno("lock " + path, err);
+    return Status::FailedPrecondition("data directory " + data.string() +
+                                      " is in use by another berth serve (pid " + pid +
+                                      "); stop it, or give this one another --data");
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    spdlog::warn("cannot record pid in {}", path);
+  }
+  return Status::Ok();  // fd stays open: the lock lives as long as the process
+}
+
 int RunServe(const ServeFlags& flags) {
   config::Config cfg;
   if (!flags.config_file.empty()) {
@@ -75,6 +108,7 @@ int RunServe(const ServeFlags& flags) {
     return Fail(Status::IoError("cannot create data directory " + cfg.data_dir + ": " +
                                 ec.message()));
   }
+  if (Status st = LockDataDir(data); !st.ok()) return Fail(st);
   auto blobs = storage::OpenFsBlobStore(data, {.direct_io = cfg.uploads.direct_io});
   if (!blobs.ok()) return Fail(blobs.status());
   auto meta = storage::OpenSqliteMetadataStore(data / "meta.db");
@@ -85,6 +119,7 @@ int RunServe(const ServeFlags& flags) {
   ropts.max_manifest_bytes = cfg.limits.max_manifest_bytes;
   ropts.upload_expiry_ms = cfg.uploads.expiry_seconds * 1000;
   ropts.account_id = cfg.ecr.account_id;
+  ropts.manifest_cache_bytes = cfg.cache.manifest_bytes;
   registry::Registry reg(**blobs, **meta, Clock::Real(), ropts);
   if (Status st = reg.AdoptUnownedRepositories(); !st.ok()) return Fail(st);
 

@@ -66,6 +66,7 @@ const std::vector<Setting>& Settings() {
       INT_SETTING("uploads.sweep_interval_seconds", uploads.sweep_interval_seconds),
       BOOL_SETTING("uploads.direct_io", uploads.direct_io),
       INT_SETTING("limits.max_manifest_bytes", limits.max_manifest_bytes),
+      INT_SETTING("cache.manifest_bytes", cache.manifest_bytes),
       STR_SETTING("ecr.account_id", ecr.account_id),
       STR_SETTING("ecr.region", ecr.region),
       INT_SETTING("ecr.download_url_ttl_seconds", ecr.download_url_ttl_seconds),

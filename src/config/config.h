@@ -47,6 +47,12 @@ struct LimitsConfig {
   uint64_t max_manifest_bytes = 4 * 1024 * 1024;
 };
 
+struct CacheConfig {
+  // Memory for manifests kept for pulls by tag and digest, answered without a
+  // metadata-store lookup; 0 = no cache. Default: 33554432 (32 MiB).
+  uint64_t manifest_bytes = 32 * 1024 * 1024;
+};
+
 struct EcrConfig {
   // The account (12 digits) that owns repositories of callers without one, and that
   // registryId, ARNs and messages name. Default: "000000000000".
@@ -93,6 +99,7 @@ struct Config {
   AuthConfig auth;
   UploadConfig uploads;
   LimitsConfig limits;
+  CacheConfig cache;
   EcrConfig ecr;
   LogConfig log;
 };

@@ -50,6 +50,19 @@ TEST(ConfigTest, YamlThenEnvironmentOverride) {
   std::remove(path.c_str());
 }
 
+TEST(ConfigTest, ManifestCacheSizeFromYamlAndEnvironment) {
+  Config c;
+  EXPECT_EQ(c.cache.manifest_bytes, 32u * 1024 * 1024);
+  std::string path = WriteTemp("cache:\n  manifest_bytes: 0\n");
+  ASSERT_TRUE(LoadYamlFile(path, c).ok());
+  EXPECT_EQ(c.cache.manifest_bytes, 0u);
+  ASSERT_TRUE(ApplyEnvironment({{"BERTH_CACHE_MANIFEST_BYTES", "1048576"}}, c).ok());
+  EXPECT_EQ(c.cache.manifest_bytes, 1048576u);
+  EXPECT_TRUE(Validate(c).ok());
+  EXPECT_FALSE(ApplyEnvironment({{"BERTH_CACHE_MANIFEST_BYTES", "-1"}}, c).ok());
+  std::remove(path.c_str());
+}
+
 TEST(ConfigTest, UnknownKeyIsAnErrorNamingIt) {
   std::string path = WriteTemp("http:\n  idle_timout_seconds: 5\n");
   Config c;

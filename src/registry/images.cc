@@ -163,17 +163,16 @@ Result<storage::BlobRecord> Registry::CompleteLayerUpload(std::string_view accou
 void Registry::RecordPull(std::string_view repo, const oci::Digest& digest) {
   int64_t now = clock_.NowMillis();
   std::lock_guard lock(pulls_mu_);
-  auto key = std::make_pair(std::string(repo), digest.str());
-  auto it = pending_pulls_.find(key);
+  auto it = pending_pulls_.find(PullKeyLess::View(repo, digest.str()));
   if (it != pending_pulls_.end()) {
     it->second = std::max(it->second, now);
   } else if (pending_pulls_.size() < options_.max_pending_pulls) {
-    pending_pulls_.emplace(std::move(key), now);
+    pending_pulls_.emplace(std::make_pair(std::string(repo), digest.str()), now);
   }
 }
 
 Status Registry::FlushPulls() {
-  std::map<std::pair<std::string, std::string>, int64_t> pending;
+  PendingPulls pending;
   {
     std::lock_guard lock(pulls_mu_);
     pending.swap(pending_pulls_);
@@ -201,7 +200,8 @@ void Registry::ApplyPendingPulls(std::vector<storage::ImageRecord>& images) {
   std::lock_guard lock(pulls_mu_);
   if (pending_pulls_.empty()) return;
   for (auto& img : images) {
-    auto it = pending_pulls_.find({img.manifest.repository, img.manifest.digest.str()});
+    auto it =
+        pending_pulls_.find(PullKeyLess::View(img.manifest.repository, img.manifest.digest.str()));
     if (it != pending_pulls_.end()) {
       img.last_pulled_at_ms = std::max(img.last_pulled_at_ms, it->second);
     }

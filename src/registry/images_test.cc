@@ -24,7 +24,7 @@ TEST_F(ImagesTest, ImmutableTagsCannotBeMovedByAV2Push) {
   EXPECT_EQ(moved.status().message(),
             "The image tag 'v1' already exists in the 'app' repository and cannot be "
             "overwritten because the repository is immutable");
-  EXPECT_EQ(reg_->GetManifest("app", oci::Reference{std::string("v1")})->digest,
+  EXPECT_EQ((*reg_->GetManifest("app", oci::Reference{std::string("v1")}))->digest,
             oci::Digest::Of(one));
   // By digest (no tag) is always fine.
   EXPECT_TRUE(PushV2("app", "", ImageManifest("app", "three")).ok());

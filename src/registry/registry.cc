@@ -25,6 +25,11 @@ Status UploadNotFound(std::string_view id) {
                 std::string(id));
 }
 
+// A manifest reference as a cache key: a tag never contains ':', a digest always does.
+std::string_view RefKey(const oci::Reference& ref) {
+  return ref.is_digest() ? std::string_view(ref.digest().str()) : std::string_view(ref.tag());
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- UploadAppender
@@ -71,7 +76,11 @@ Result<uint64_t> UploadAppender::Finish() {
 
 Registry::Registry(storage::BlobStore& blobs, storage::MetadataStore& meta, const Clock& clock,
                    Options options)
-    : blobs_(blobs), meta_(meta), clock_(clock), options_(options) {}
+    : blobs_(blobs),
+      meta_(meta),
+      clock_(clock),
+      options_(options),
+      manifests_(options.manifest_cache_bytes) {}
 
 Registry::~Registry() = default;
 
@@ -404,12 +413,18 @@ Result<size_t> Registry::SweepStaleUploads() {
 
 // ---- manifests
 
-Result<storage::ManifestRecord> Registry::GetManifest(std::string_view repo,
-                                                       const oci::Reference& ref) {
+Result<std::shared_ptr<const storage::ManifestRecord>> Registry::GetManifest(
+    std::string_view repo, const oci::Reference& ref) {
   BERTH_RETURN_IF_ERROR(oci::ValidateRepositoryName(repo));
+  // Read before the lookup: a result may be cached only under the epoch it started at.
+  std::optional<uint64_t> epoch = manifests_.enabled() ? meta_.ReadEpoch() : std::nullopt;
   auto rec = ref.is_digest() ? meta_.GetManifest(repo, ref.digest())
                              : meta_.GetManifestByTag(repo, ref.tag());
-  if (rec.ok()) return rec;
+  if (rec.ok()) {
+    auto shared = std::make_shared<const storage::ManifestRecord>(std::move(rec).value());
+    if (epoch) CacheManifest(repo, ref, shared, *epoch);
+    return shared;
+  }
   if (rec.status().Is(Code::kManifestUnknown) || rec.status().Is(Code::kNotFound)) {
     BERTH_RETURN_IF_ERROR(RequireRepository(repo));
     return Status(Code::kManifestUnknown,
@@ -419,6 +434,22 @@ Result<storage::ManifestRecord> Registry::GetManifest(std::string_view repo,
   }
   if (rec.status().Is(Code::kNameUnknown)) return RequireRepository(repo);
   return RecordStorageError(rec.status());
+}
+
+std::shared_ptr<const storage::ManifestRecord> Registry::CachedManifest(std::string_view repo,
+                                                                        const oci::Reference& ref) {
+  if (!manifests_.enabled()) return nullptr;
+  std::optional<uint64_t> epoch = meta_.ReadEpoch();
+  if (!epoch) return nullptr;
+  return manifests_.Find(repo, RefKey(ref), *epoch);
+}
+
+void Registry::CacheManifest(std::string_view repo, const oci::Reference& ref,
+                             const std::shared_ptr<const storage::ManifestRecord>& rec,
+                             uint64_t epoch) {
+  manifests_.Insert(repo, RefKey(ref), rec, epoch);
+  // Clients resolve a tag, then fetch the manifest by its digest: the same row answers.
+  if (!ref.is_digest()) manifests_.Insert(repo, rec->digest.str(), rec, epoch);
 }
 
 Result<PutManifestResult> Registry::PutManifest(std::string_view repo, const oci::Reference& ref,

@@ -9,7 +9,7 @@
 // is reported as not found. The /v2 methods address repositories by name alone.
 //
 // Thread-safe. Every method may block on storage and must run off the I/O threads,
-// except RecordPull, which only touches memory.
+// except CachedManifest and RecordPull, which only touch memory.
 #pragma once
 
 #include <atomic>
@@ -30,6 +30,7 @@
 #include "oci/digest.h"
 #include "oci/manifest.h"
 #include "oci/reference.h"
+#include "registry/manifest_cache.h"
 #include "storage/blob/blob_store.h"
 #include "storage/meta/metadata_store.h"
 
@@ -46,6 +47,9 @@ struct Options {
   std::string account_id = "000000000000";
   // Pulls waiting for FlushPulls beyond this many are not recorded. Default: 100000.
   size_t max_pending_pulls = 100000;
+  // Memory for manifests cached for pulls (see manifest_cache.h); 0 = no cache.
+  // Default: 32 MiB.
+  size_t manifest_cache_bytes = 32 * 1024 * 1024;
 };
 
 // Most resource tags a repository may carry (as on ECR).
@@ -190,7 +194,15 @@ class Registry {
   Result<size_t> SweepStaleUploads();
 
   // ---- manifests
-  Result<storage::ManifestRecord> GetManifest(std::string_view repo, const oci::Reference& ref);
+  // The manifest `ref` names, from the store; the manifest cache keeps it for the next
+  // pulls.
+  Result<std::shared_ptr<const storage::ManifestRecord>> GetManifest(std::string_view repo,
+                                                                     const oci::Reference& ref);
+  // The manifest `ref` names if the cache holds it as the store has it now, else null
+  // (then call GetManifest). Only touches memory: made for the I/O threads. `repo` must
+  // be a valid name.
+  std::shared_ptr<const storage::ManifestRecord> CachedManifest(std::string_view repo,
+                                                                const oci::Reference& ref);
   Result<PutManifestResult> PutManifest(std::string_view repo, const oci::Reference& ref,
                                         std::string_view content_type, std::string bytes);
   Status DeleteManifest(std::string_view repo, const oci::Reference& ref);
@@ -268,6 +280,9 @@ class Registry {
   Result<PutManifestResult> CommitManifest(const storage::RepositoryRecord& repo,
                                            storage::ManifestRecord rec, std::string_view tag,
                                            bool ecr);
+  // Keeps a manifest the store returned for `ref` in a read started at `epoch`.
+  void CacheManifest(std::string_view repo, const oci::Reference& ref,
+                     const std::shared_ptr<const storage::ManifestRecord>& rec, uint64_t epoch);
   // Overlays pulls not yet flushed onto listed images.
   void ApplyPendingPulls(std::vector<storage::ImageRecord>& images);
 
@@ -276,6 +291,7 @@ class Registry {
   const Clock& clock_;
   Options options_;
   RegistryStats stats_;
+  ManifestCache manifests_;
 
   // Waits (bounded) until no request is appending to upload `id`, so that a status
   // query or the next chunk sees the offset the previous request recorded — a client
@@ -286,9 +302,17 @@ class Registry {
   std::condition_variable idle_cv_;
   std::unordered_map<std::string, HashState> hashes_;  // guarded by mu_
 
+  // (repository, digest) -> latest pull not yet written. Looked up by views: RecordPull
+  // runs on every manifest GET and should not copy the key to find it.
+  struct PullKeyLess {
+    using is_transparent = void;
+    using View = std::pair<std::string_view, std::string_view>;
+    bool operator()(View a, View b) const { return a < b; }
+  };
+  using PendingPulls = std::map<std::pair<std::string, std::string>, int64_t, PullKeyLess>;
+
   std::mutex pulls_mu_;
-  // (repository, digest) -> latest pull not yet written.
-  std::map<std::pair<std::string, std::string>, int64_t> pending_pulls_;  // guarded by pulls_mu_
+  PendingPulls pending_pulls_;  // guarded by pulls_mu_
 };
 
 }  // namespace berth::registry

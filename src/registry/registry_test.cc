@@ -3,7 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
+#include <map>
+#include <thread>
+#include <vector>
 
 #include "oci/media_types.h"
 #include "storage/blob/fs/fs_blob_store.h"
@@ -29,11 +33,19 @@ class RegistryTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   // A fresh Registry over the same stores: what a restart (or another node) sees.
-  void Reopen(bool create_on_push) {
+  void Reopen(bool create_on_push, size_t manifest_cache_bytes = Options().manifest_cache_bytes) {
     Options o;
     o.create_on_push = create_on_push;
     o.upload_expiry_ms = 1000;
+    o.manifest_cache_bytes = manifest_cache_bytes;
     reg_ = std::make_unique<Registry>(*blobs_, *meta_, clock_, o);
+  }
+
+  // What a manifest GET does: the cache on the I/O thread, else the store on the pool.
+  Result<std::shared_ptr<const storage::ManifestRecord>> Pull(const std::string& repo,
+                                                               const oci::Reference& ref) {
+    if (auto cached = reg_->CachedManifest(repo, ref)) return cached;
+    return reg_->GetManifest(repo, ref);
   }
 
   oci::Digest PushBlob(const std::string& repo, const std::string& data) {
@@ -65,6 +77,15 @@ class RegistryTest : public ::testing::Test {
   }
 
   oci::Reference Tag(const std::string& t) { return *oci::ParseReference(t); }
+  oci::Reference DigestRef(const std::string& manifest) {
+    return oci::Reference{oci::Digest::Of(manifest)};
+  }
+  // An image manifest made distinct by an annotation.
+  std::string Variant(const oci::Digest& config, const oci::Digest& layer, int i) {
+    std::string m = ImageManifest(config, layer);
+    m.insert(m.size() - 1, R"(,"annotations":{"variant":")" + std::to_string(i) + R"("})");
+    return m;
+  }
 
   fs::path dir_;
   ManualClock clock_{1'700'000'000'000};
@@ -204,6 +225,117 @@ TEST_F(RegistryTest, ManifestOverTheLimitIsTooLarge) {
   std::string big(5 * 1024 * 1024, ' ');
   auto put = reg_->PutManifest("a", Tag("big"), oci::kOciManifest, big);
   EXPECT_EQ(put.status().code(), Code::kTooLarge);
+}
+
+TEST_F(RegistryTest, PullAfterATagMovedGetsTheNewManifest) {
+  oci::Digest cfg = PushBlob("a", "{}");
+  oci::Digest layer = PushBlob("a", "layer");
+  std::string one = Variant(cfg, layer, 1);
+  std::string two = Variant(cfg, layer, 2);
+  ASSERT_TRUE(reg_->PutManifest("a", Tag("v1"), oci::kOciManifest, one).ok());
+  EXPECT_EQ(reg_->CachedManifest("a", Tag("v1")), nullptr);
+  ASSERT_EQ((*Pull("a", Tag("v1")))->bytes, one);
+  // The pull filled the cache, by tag and by digest.
+  auto cached = reg_->CachedManifest("a", Tag("v1"));
+  ASSERT_NE(cached, nullptr);
+  EXPECT_EQ(cached->bytes, one);
+  EXPECT_EQ(reg_->CachedManifest("a", DigestRef(one)), cached);
+
+  ASSERT_TRUE(reg_->PutManifest("a", Tag("v1"), oci::kOciManifest, two).ok());
+  EXPECT_EQ(reg_->CachedManifest("a", Tag("v1")), nullptr);
+  auto pulled = Pull("a", Tag("v1"));
+  ASSERT_TRUE(pulled.ok()) << pulled.status().ToString();
+  EXPECT_EQ((*pulled)->digest, oci::Digest::Of(two));
+  EXPECT_EQ((*pulled)->bytes, two);
+  ASSERT_NE(reg_->CachedManifest("a", Tag("v1")), nullptr);
+  EXPECT_EQ(reg_->CachedManifest("a", Tag("v1"))->bytes, two);
+  // The old manifest is still there by digest.
+  EXPECT_EQ((*Pull("a", DigestRef(one)))->bytes, one);
+}
+
+TEST_F(RegistryTest, PullAfterADeleteIsManifestUnknown) {
+  oci::Digest cfg = PushBlob("a", "{}");
+  oci::Digest layer = PushBlob("a", "layer");
+  std::string one = Variant(cfg, layer, 1);
+  std::string two = Variant(cfg, layer, 2);
+  ASSERT_TRUE(reg_->PutManifest("a", Tag("v1"), oci::kOciManifest, one).ok());
+  ASSERT_TRUE(reg_->PutManifest("a", Tag("v2"), oci::kOciManifest, two).ok());
+  ASSERT_TRUE(Pull("a", Tag("v1")).ok());
+  ASSERT_TRUE(Pull("a", DigestRef(one)).ok());
+  ASSERT_TRUE(Pull("a", Tag("v2")).ok());
+  ASSERT_NE(reg_->CachedManifest("a", DigestRef(one)), nullptr);
+
+  // Deleting the manifest (by digest) takes its tag with it.
+  ASSERT_TRUE(reg_->DeleteManifest("a", DigestRef(one)).ok());
+  EXPECT_EQ(reg_->CachedManifest("a", DigestRef(one)), nullptr);
+  EXPECT_EQ(reg_->CachedManifest("a", Tag("v1")), nullptr);
+  EXPECT_EQ(Pull("a", DigestRef(one)).status().code(), Code::kManifestUnknown);
+  EXPECT_EQ(Pull("a", Tag("v1")).status().code(), Code::kManifestUnknown);
+  // Errors are not cached: a push makes it pullable at once.
+  ASSERT_TRUE(reg_->PutManifest("a", Tag("v1"), oci::kOciManifest, one).ok());
+  EXPECT_EQ((*Pull("a", Tag("v1")))->bytes, one);
+
+  // Deleting a tag leaves the manifest.
+  ASSERT_TRUE(Pull("a", Tag("v2")).ok());
+  ASSERT_TRUE(reg_->DeleteManifest("a", Tag("v2")).ok());
+  EXPECT_EQ(Pull("a", Tag("v2")).status().code(), Code::kManifestUnknown);
+  EXPECT_EQ((*Pull("a", DigestRef(two)))->bytes, two);
+}
+
+TEST_F(RegistryTest, ManifestCacheCanBeTurnedOff) {
+  Reopen(true, 0);
+  oci::Digest cfg = PushBlob("a", "{}");
+  std::string one = ImageManifest(cfg, PushBlob("a", "layer"));
+  ASSERT_TRUE(reg_->PutManifest("a", Tag("v1"), oci::kOciManifest, one).ok());
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ((*Pull("a", Tag("v1")))->bytes, one);
+    EXPECT_EQ(reg_->CachedManifest("a", Tag("v1")), nullptr);
+  }
+}
+
+TEST_F(RegistryTest, ConcurrentPullsNeverSeeATagOlderThanTheLastAcknowledgedPush) {
+  constexpr int kVersions = 40;
+  oci::Digest cfg = PushBlob("a", "{}");
+  oci::Digest layer = PushBlob("a", "layer");
+  std::vector<std::string> versions;
+  std::map<oci::Digest, int> version_of;
+  for (int i = 0; i < kVersions; ++i) {
+    versions.push_back(Variant(cfg, layer, i));
+    version_of[oci::Digest::Of(versions.back())] = i;
+  }
+  // Each PUT of `latest` is acknowledged (returns) before `acknowledged` moves on; a
+  // pull that starts after that must get that version or a later one.
+  std::atomic<int> acknowledged{-1};
+  std::atomic<bool> done{false};
+  std::atomic<int> stale{0}, errors{0}, cache_hits{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 3; ++r) {
+    readers.emplace_back([&] {
+      while (!done.load()) {
+        int floor = acknowledged.load();
+        if (reg_->CachedManifest("a", Tag("latest")) != nullptr) ++cache_hits;
+        auto got = Pull("a", Tag("latest"));
+        if (floor < 0) continue;
+        if (!got.ok()) {
+          ++errors;
+        } else if (version_of.at((*got)->digest) < floor) {
+          ++stale;
+        }
+      }
+    });
+  }
+  for (int i = 0; i < kVersions; ++i) {
+    auto put = reg_->PutManifest("a", Tag("latest"), oci::kOciManifest, versions[i]);
+    EXPECT_TRUE(put.ok()) << put.status().ToString();
+    if (!put.ok()) break;
+    acknowledged = i;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  done = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(stale.load(), 0);
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_GT(cache_hits.load(), 0) << "the cache was never used";
 }
 
 TEST_F(RegistryTest, StaleUploadsAreSweptWithTheirBytes) {

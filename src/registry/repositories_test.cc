@@ -86,6 +86,19 @@ TEST_F(RepositoriesTest, DeleteNeedsForceWhileImagesRemain) {
   EXPECT_EQ(reg_->GetRepository(kAccount, "app").status().code(), Code::kNameUnknown);
 }
 
+TEST_F(RepositoriesTest, PullAfterTheRepositoryWasDeletedIsNameUnknown) {
+  Repo("app");
+  std::string m = ImageManifest("app", "one");
+  ASSERT_TRUE(PushV2("app", "v1", m).ok());
+  oci::Reference tag{std::string("v1")};
+  ASSERT_TRUE(reg_->GetManifest("app", tag).ok());
+  ASSERT_NE(reg_->CachedManifest("app", tag), nullptr);
+  ASSERT_TRUE(reg_->DeleteRepository(kAccount, "app", true).ok());
+  EXPECT_EQ(reg_->CachedManifest("app", tag), nullptr);
+  EXPECT_EQ(reg_->CachedManifest("app", oci::Reference{oci::Digest::Of(m)}), nullptr);
+  EXPECT_EQ(reg_->GetManifest("app", tag).status().code(), Code::kNameUnknown);
+}
+
 TEST_F(RepositoriesTest, SetTagMutabilityReturnsTheUpdatedRepository) {
   Repo("app");
   auto r = reg_->SetTagMutability(kAccount, "app", {TagMutability::kImmutable, {}});

@@ -581,6 +581,35 @@ class ManifestTest(ProtocolTestCase):
             self.assertEqual(h.get("Content-Type"), mt)
             self.assertEqual(h.get("Content-Length"), str(len(body)))
 
+    def test_pulls_right_after_a_push_or_delete_see_it(self):
+        """Pulled manifests may be cached, but never past a PUT or DELETE that was
+        answered: each pull below comes right after the write it must see."""
+        repo = self.repo()
+        a_digest, a_body, mt = self.push_image(repo, "t", seed=1)
+        b_digest, b_body, _ = self.push_image(repo, None, seed=2)
+        for _ in range(3):
+            for ref, body in (("t", a_body), (a_digest, a_body), (b_digest, b_body)):
+                for method in ("GET", "HEAD"):
+                    st, h, b = self.get_manifest(repo, ref, method=method)
+                    self.assertEqual(st, 200, "%s %s: %r" % (method, ref, b[:300]))
+                    self.assertEqual(h.get("Docker-Content-Digest"), sha256_digest(body))
+            # Move the tag back and forth.
+            self.put_manifest(repo, "t", b_body, mt)
+            st, h, b = self.get_manifest(repo, "t")
+            self.assertEqual((st, b), (200, b_body), "GET t after moving it to b")
+            st, h, b = self.get_manifest(repo, "t", method="HEAD")
+            self.assertEqual(h.get("Docker-Content-Digest"), b_digest)
+            self.put_manifest(repo, "t", a_body, mt)
+            st, h, b = self.get_manifest(repo, "t")
+            self.assertEqual((st, b), (200, a_body), "GET t after moving it back to a")
+        st, h, b = http("DELETE", "%s/v2/%s/manifests/%s" % (self.url, repo, a_digest))
+        self.assertEqual(st, 202, b[:300])
+        for ref in ("t", a_digest):
+            st, _, b = self.get_manifest(repo, ref)
+            self.assert_error(st, b, 404, "MANIFEST_UNKNOWN", context="GET %s after delete" % ref)
+        st, _, b = self.get_manifest(repo, b_digest)
+        self.assertEqual((st, b), (200, b_body))
+
     def test_put_manifest_response_headers(self):
         repo = self.repo()
         cfg = b'{"architecture":"arm64","os":"linux"}'

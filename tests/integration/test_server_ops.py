@@ -176,6 +176,21 @@ class ConfigurationTest(RegistryTestCase):
                                   env={"BERTH_CREATE_ON_PUSH": "true"})
         self.assertEqual(http("POST", reg.url + "/v2/envrepo/blobs/uploads/")[0], 202)
 
+    def test_second_server_on_the_same_data_directory_is_refused(self):
+        # The manifest cache trusts that this process makes every write to meta.db.
+        first = self.start_registry()
+        with self.assertRaises(AssertionError) as ctx:
+            Registry(data_dir=first.data_dir).start()
+        self.assertIn("in use by another berth serve (pid %d)" % first.pid, str(ctx.exception))
+        # The first one is unaffected, and the lock goes with the process.
+        self.assertEqual(http("GET", first.url + "/v2/")[0], 200)
+        first.stop()
+        second = Registry(data_dir=first.data_dir).start()
+        try:
+            self.assertEqual(http("GET", second.url + "/v2/")[0], 200)
+        finally:
+            second.close()
+
     def test_invalid_configuration_fails_fast_naming_the_key(self):
         with self.assertRaises(AssertionError) as ctx:
             Registry(config={"http": {"idle_timout_seconds": 5}}).start()

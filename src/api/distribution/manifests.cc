@@ -40,14 +40,16 @@ Status Negotiate(const Request& req, std::string_view stored) {
 
 asio::awaitable<Response> Get(Ctx& ctx, Request& req, const RouteMatch& m,
                               const oci::Reference& ref) {
-  bool pull = req.method == verb::get;
-  auto rec = co_await ctx.pool.Run([&] {
-    auto r = ctx.registry.GetManifest(m.name, ref);
-    // ECR's lastRecordedPullTime: a GET is a pull (noted in memory, written in batches).
-    if (r.ok() && pull) ctx.registry.RecordPull(m.name, r->digest);
-    return r;
-  });
-  if (!rec.ok()) co_return ErrorResponse(rec.status());
+  // Most pulls are answered from the manifest cache, here on the I/O thread; a miss
+  // reads the store on the pool (which fills the cache).
+  std::shared_ptr<const storage::ManifestRecord> rec = ctx.registry.CachedManifest(m.name, ref);
+  if (rec == nullptr) {
+    auto got = co_await ctx.pool.Run([&] { return ctx.registry.GetManifest(m.name, ref); });
+    if (!got.ok()) co_return ErrorResponse(got.status());
+    rec = std::move(got).value();
+  }
+  // ECR's lastRecordedPullTime: a GET is a pull (noted in memory, written in batches).
+  if (req.method == verb::get) ctx.registry.RecordPull(m.name, rec->digest);
   if (Status st = Negotiate(req, rec->media_type); !st.ok()) co_return ErrorResponse(st);
   Response res;
   res.headers.set(field::content_type, rec->media_type);
@@ -56,7 +58,7 @@ asio::awaitable<Response> Get(Ctx& ctx, Request& req, const RouteMatch& m,
   if (req.method == verb::head) {
     res.head_length = rec->bytes.size();
   } else {
-    res.body = std::move(rec->bytes);
+    res.body = rec->bytes;  // the cache keeps its copy
   }
   co_return res;
 }

@@ -6,16 +6,12 @@
 namespace berth::api::distribution {
 namespace {
 
-// Splits "<name>/<marker><rest>" where rest has no '/'.
-bool SplitSuffix(std::string_view tail, std::string_view marker, RouteMatch& m, Route r) {
-  auto pos = tail.rfind(marker);
-  if (pos == std::string_view::npos) return false;
-  std::string_view rest = tail.substr(pos + marker.size());
-  if (rest.find('/') != std::string_view::npos) return false;
-  m.route = r;
-  m.name = std::string(tail.substr(0, pos));
-  m.ref = std::string(rest);
-  return true;
+// The resource word before the reference: "<name>/<word>/<ref>".
+Route ResourceRoute(std::string_view word) {
+  if (word == "manifests") return Route::kManifest;
+  if (word == "blobs") return Route::kBlob;
+  if (word == "referrers") return Route::kReferrers;
+  return Route::kNotFound;
 }
 
 }  // namespace
@@ -42,30 +38,28 @@ RouteMatch MatchRoute(std::string_view path) {
     m.name = std::string(tail.substr(0, tail.rfind("/blobs/uploads")));
     return m;
   }
-  // Pick the right-most marker so that names containing "blobs" etc. still work.
-  struct Marker {
-    std::string_view text;
-    Route route;
-  };
-  static constexpr Marker kMarkers[] = {{"/blobs/uploads/", Route::kUpload},
-                                        {"/manifests/", Route::kManifest},
-                                        {"/blobs/", Route::kBlob},
-                                        {"/referrers/", Route::kReferrers}};
-  size_t best = std::string_view::npos;
-  const Marker* chosen = nullptr;
-  for (const auto& mk : kMarkers) {
-    auto pos = tail.rfind(mk.text);
-    if (pos == std::string_view::npos) continue;
-    // "/blobs/uploads/" contains "/blobs/": prefer the longer marker at the same place.
-    if (best == std::string_view::npos || pos > best) {
-      best = pos;
-      chosen = &mk;
-    }
-  }
-  if (chosen != nullptr && SplitSuffix(tail, chosen->text, m, chosen->route) && !m.ref.empty()) {
+  // "<name>/<word>/<ref>" (or "<name>/blobs/uploads/<id>"), the reference being the
+  // last segment: only the last two segments are looked at, so names containing
+  // "blobs" etc. still work, and the cost does not grow with the name.
+  size_t ref_slash = tail.rfind('/');
+  if (ref_slash == std::string_view::npos || ref_slash == 0 || ref_slash + 1 == tail.size()) {
     return m;
   }
-  return RouteMatch{};
+  size_t word_slash = tail.rfind('/', ref_slash - 1);
+  if (word_slash == std::string_view::npos) return m;
+  std::string_view word = tail.substr(word_slash + 1, ref_slash - word_slash - 1);
+  size_t name_end = word_slash;
+  Route route = ResourceRoute(word);
+  constexpr std::string_view kBlobs = "/blobs";
+  if (word == "uploads" && tail.substr(0, word_slash).ends_with(kBlobs)) {
+    route = Route::kUpload;
+    name_end = word_slash - kBlobs.size();
+  }
+  if (route == Route::kNotFound) return m;
+  m.route = route;
+  m.name = std::string(tail.substr(0, name_end));
+  m.ref = std::string(tail.substr(ref_slash + 1));
+  return m;
 }
 
 std::string_view RouteName(Route r) {

@@ -56,6 +56,22 @@ TEST(MatchRouteTest, EmptyReferenceIsNotARoute) {
   EXPECT_EQ(MatchRoute("/v2/app/blobs/").route, Route::kNotFound);
 }
 
+TEST(MatchRouteTest, TheResourceWordMustPrecedeTheLastSegment) {
+  EXPECT_EQ(MatchRoute("/v2/app/manifests/a/b").route, Route::kNotFound);
+  EXPECT_EQ(MatchRoute("/v2/app/blobs/sha256:abc/x").route, Route::kNotFound);
+  EXPECT_EQ(MatchRoute("/v2/app/uploads/0123").route, Route::kNotFound);
+  EXPECT_EQ(MatchRoute("/v2/manifests/v1").route, Route::kNotFound);
+  EXPECT_EQ(MatchRoute("/v2/blobs/uploads/0123").route, Route::kNotFound);
+  EXPECT_EQ(MatchRoute("/v2/app/manifest/v1").route, Route::kNotFound);
+  RouteMatch m = MatchRoute("/v2/a/blobs/uploads/b/blobs/uploads/0123");
+  EXPECT_EQ(m.route, Route::kUpload);
+  EXPECT_EQ(m.name, "a/blobs/uploads/b");
+  EXPECT_EQ(m.ref, "0123");
+  m = MatchRoute("/v2/a/referrers/b/manifests/sha256:abc");
+  EXPECT_EQ(m.route, Route::kManifest);
+  EXPECT_EQ(m.name, "a/referrers/b");
+}
+
 TEST(NextLinkTest, EscapesLast) {
   EXPECT_EQ(NextLink("/v2/_catalog", 2, "a/b"), "</v2/_catalog?n=2&last=a%2Fb>; rel=\"next\"");
 }

@@ -151,6 +151,19 @@ class MetadataStore {
   // Health: OK when the store answers queries.
   virtual Status Check() = 0;
 
+  // The read epoch: what lets a cache above the store (registry/manifest_cache.h) tell
+  // whether what GetRepository, GetManifest and GetManifestByTag returned is still what
+  // they would return now. It is odd while a write that may change those reads is in
+  // progress, and the write makes it even again, with a new value, only once it has
+  // committed or rolled back. So if it reads the same even value before a read and
+  // later, no such write started or ended in between and the read is still current.
+  // Writes that change nothing those reads return (upload sessions, blob links, pull
+  // times) may leave it alone. Never blocks; fine on an I/O thread.
+  //
+  // nullopt (the default): this backend cannot tell when its data changes (e.g. other
+  // nodes write to it too), so nothing may be cached above it.
+  virtual std::optional<uint64_t> ReadEpoch() const { return std::nullopt; }
+
   // ---- repositories
   // kAlreadyExists when it exists.
   virtual Status CreateRepository(const RepositoryRecord& repo) = 0;

@@ -1283,6 +1283,53 @@ TEST_P(MetadataStoreConformance, ConcurrentWritersAcrossRepositories) {
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// The read epoch (caches above the store rely on it).
+
+TEST_P(MetadataStoreConformance, ReadEpochMovesWithEveryChangeToRepositoriesManifestsAndTags) {
+  if (!store().ReadEpoch().has_value()) GTEST_SKIP() << "the backend reports no read epoch";
+  REPO("app");
+  ManifestRecord one = PushImage(store(), "app", "one", "v1");
+  ManifestRecord two = PushImage(store(), "app", "two", "");
+  ManifestRecord three = PushImage(store(), "app", "three", "keep");
+  // After each write below the epoch must be even again, with a new value.
+  uint64_t before = *store().ReadEpoch();
+  auto expect_moved = [&](const char* what) {
+    uint64_t now = *store().ReadEpoch();
+    EXPECT_NE(now, before) << what;
+    EXPECT_EQ(now % 2, 0u) << what;
+    before = now;
+  };
+  EXPECT_EQ(before % 2, 0u);
+  ASSERT_OK(store().CreateRepository({"other", kT0}));
+  expect_moved("CreateRepository");
+  ASSERT_OK(store().PutManifest(two, "v1"));
+  expect_moved("PutManifest moving a tag");
+  ASSERT_OK(store().PutManifest(one, "v2"));
+  expect_moved("PutManifest adding a tag to a stored manifest");
+  ASSERT_OK(store().DeleteTag("app", "v2"));
+  expect_moved("DeleteTag");
+  ASSERT_OK(store().RemoveTag("app", "v1"));
+  expect_moved("RemoveTag");
+  ASSERT_OK(store().DeleteManifest("app", one.digest));
+  expect_moved("DeleteManifest");
+  ASSERT_OK(store().SetTagMutability("app", {TagMutability::kImmutable, {}}));
+  expect_moved("SetTagMutability");
+  ASSERT_OK(store().SetRepositoryPolicy("app", "{\"Statement\":[]}"));
+  expect_moved("SetRepositoryPolicy");
+  ASSERT_OK(store().DeleteRepositoryPolicy("app"));
+  expect_moved("DeleteRepositoryPolicy");
+  ASSERT_OK(store().UpdateRepositoryTags("app", {{"team", "a"}}, {}, 50));
+  expect_moved("UpdateRepositoryTags");
+  ASSERT_OK(store().CreateRepository({"unowned", kT0}));
+  expect_moved("CreateRepository");
+  ASSERT_OK(store().AssignUnownedRepositories("111111111111"));
+  expect_moved("AssignUnownedRepositories");
+  ASSERT_OK(store().DeleteRepository("app", true));
+  expect_moved("DeleteRepository");
+  EXPECT_CODE(store().GetManifest("app", three.digest), Code::kNameUnknown);
+}
+
 #undef REPO
 
 }  // namespace berth::storage::testing

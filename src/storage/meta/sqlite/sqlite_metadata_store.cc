@@ -14,6 +14,14 @@
 // is an ordinary transaction. A closure never sees another's uncommitted effects in a
 // way sequential execution would not: closures in a batch run one after another.
 //
+// Read epoch (MetadataStore::ReadEpoch): an atomic counter the leader makes odd just
+// before BEGIN IMMEDIATE of a batch and even again after its COMMIT or ROLLBACK, before
+// any writer of the batch returns. Only batches holding a write that may change
+// repositories, manifests or tags move it: upload sessions, blob links and pull times
+// (written all the time while images are pushed and pulled) leave it alone, so they do
+// not invalidate caches. It sees only writes made through this object, which is how the
+// database is used: one server process owns meta.db.
+//
 // Schema: versioned migrations in kMigrations, applied in order in one transaction at
 // open and recorded in schema_migrations (a table rather than PRAGMA user_version so that
 // the PostgreSQL backend can keep the same model).
@@ -22,6 +30,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/json.hpp>
 #include <condition_variable>
 #include <cstdint>
@@ -725,6 +734,8 @@ class SqliteMetadataStore final : public MetadataStore {
     checkpointer_.reset();
   }
 
+  std::optional<uint64_t> ReadEpoch() const override { return epoch_.load(); }
+
   Status Check() override {
     return Read(false, [](Conn& c) -> Status {
       BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT max(version) FROM schema_migrations"));
@@ -962,7 +973,7 @@ class SqliteMetadataStore final : public MetadataStore {
   Status CommitBlob(std::string_view repository, const BlobRecord& blob,
                     std::string_view upload_id) override {
     if (blob.digest.empty()) return Status(Code::kDigestInvalid, "empty digest");
-    return Write([&](Conn& c) -> Status {
+    return Write(Reads::kUnchanged, [&](Conn& c) -> Status {
       BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, repository));
       int64_t created = blob.created_at_ms != 0 ? blob.created_at_ms : NowMillis();
       {
@@ -1017,7 +1028,7 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Status LinkBlob(std::string_view repository, const oci::Digest& digest) override {
-    return Write([&](Conn& c) -> Status {
+    return Write(Reads::kUnchanged, [&](Conn& c) -> Status {
       BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, repository));
       BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT 1 FROM blobs WHERE digest = ?1"));
       s.BindText(1, digest.str());
@@ -1030,7 +1041,7 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Status UnlinkBlob(std::string_view repository, const oci::Digest& digest) override {
-    return Write([&](Conn& c) -> Status {
+    return Write(Reads::kUnchanged, [&](Conn& c) -> Status {
       BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, repository));
       BERTH_ASSIGN_OR_RETURN(
           Stmt s, c.Prepare("DELETE FROM repo_blobs WHERE repo_id = ?1 AND digest = ?2"));
@@ -1337,7 +1348,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Status RecordPulls(const std::vector<PullRecord>& pulls) override {
     if (pulls.empty()) return Status::Ok();
-    return Write([&](Conn& c) -> Status {
+    return Write(Reads::kUnchanged, [&](Conn& c) -> Status {
       for (const PullRecord& p : pulls) {
         BERTH_ASSIGN_OR_RETURN(
             Stmt s, c.Prepare("UPDATE manifests SET last_pulled_at = ?3 "
@@ -1384,7 +1395,7 @@ class SqliteMetadataStore final : public MetadataStore {
   // ---- upload sessions
 
   Status CreateUpload(const UploadRecord& u) override {
-    return Write([&](Conn& c) -> Status {
+    return Write(Reads::kUnchanged, [&](Conn& c) -> Status {
       BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, u.repository));
       BERTH_ASSIGN_OR_RETURN(
           Stmt s, c.Prepare("INSERT INTO uploads(id, repo_id, byte_offset, created_at, "
@@ -1413,7 +1424,7 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Status UpdateUpload(std::string_view id, uint64_t offset, int64_t updated_at_ms) override {
-    return Write([&](Conn& c) -> Status {
+    return Write(Reads::kUnchanged, [&](Conn& c) -> Status {
       BERTH_ASSIGN_OR_RETURN(
           Stmt s, c.Prepare("UPDATE uploads SET byte_offset = ?2, updated_at = ?3 WHERE id = ?1"));
       s.BindText(1, id).BindInt(2, static_cast<int64_t>(offset)).BindInt(3, updated_at_ms);
@@ -1424,7 +1435,7 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Status DeleteUpload(std::string_view id) override {
-    return Write([&](Conn& c) -> Status {
+    return Write(Reads::kUnchanged, [&](Conn& c) -> Status {
       BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare("DELETE FROM uploads WHERE id = ?1"));
       s.BindText(1, id);
       BERTH_RETURN_IF_ERROR(s.Run());
@@ -1515,16 +1526,24 @@ class SqliteMetadataStore final : public MetadataStore {
 
   // ---- writes: group commit (see the top of the file).
 
+  // Whether a write may change what GetRepository, GetManifest and GetManifestByTag
+  // return, and so must move the read epoch.
+  enum class Reads : uint8_t { kMayChange, kUnchanged };
+
   struct PendingWrite {
     const WriteFn* fn = nullptr;
+    Reads reads = Reads::kMayChange;
     Status status;
     bool done = false;
     std::condition_variable cv;
   };
 
-  Status Write(const WriteFn& fn) {
+  Status Write(const WriteFn& fn) { return Write(Reads::kMayChange, fn); }
+
+  Status Write(Reads reads, const WriteFn& fn) {
     PendingWrite w;
     w.fn = &fn;
+    w.reads = reads;
     std::unique_lock lock(write_mu_);
     write_queue_.push_back(&w);
     w.cv.wait(lock, [&] { return w.done || write_queue_.front() == &w; });
@@ -1533,7 +1552,14 @@ class SqliteMetadataStore final : public MetadataStore {
     size_t n = std::min(write_queue_.size(), kMaxBatch);
     std::vector<PendingWrite*> batch(write_queue_.begin(), write_queue_.begin() + n);
     lock.unlock();
+    bool moves_epoch = std::any_of(batch.begin(), batch.end(), [](const PendingWrite* p) {
+      return p->reads == Reads::kMayChange;
+    });
+    // Odd before the transaction can change anything, even (and new) once it is over,
+    // before any writer of the batch returns (see ReadEpoch).
+    if (moves_epoch) epoch_.fetch_add(1);
     RunBatch(batch);
+    if (moves_epoch) epoch_.fetch_add(1);
     lock.lock();
     for (size_t i = 0; i < n; ++i) {
       PendingWrite* p = write_queue_.front();
@@ -1600,6 +1626,8 @@ class SqliteMetadataStore final : public MetadataStore {
   std::mutex write_mu_;
   std::deque<PendingWrite*> write_queue_;  // guarded by write_mu_
   std::unique_ptr<Conn> writer_;           // used only by the head of write_queue_
+  // The read epoch; moved only by the head of write_queue_. Sequentially consistent.
+  std::atomic<uint64_t> epoch_{0};
   std::unique_ptr<Checkpointer> checkpointer_;
 
   std::mutex readers_mu_;

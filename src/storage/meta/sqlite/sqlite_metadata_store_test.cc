@@ -329,6 +329,77 @@ TEST_F(SqliteMetadataStoreTest, MigrationTwoKeepsVersionOneDataAndBackfillsImage
   EXPECT_EQ(store_->GetImage("app", *oci::Digest::Parse(image))->last_pulled_at_ms, 0);
 }
 
+TEST_F(SqliteMetadataStoreTest, ReadEpochIgnoresReadsUploadSessionsBlobLinksAndPulls) {
+  // What a blob push or a pull writes changes no manifest, tag or repository: it must
+  // not invalidate the manifest cache (pushes of layers would otherwise keep it cold).
+  ASSERT_TRUE(store_->CreateRepository({"app", kT0}).ok());
+  ManifestRecord m = Push("app", "one", "latest");
+  ASSERT_TRUE(store_->ReadEpoch().has_value());
+  const uint64_t epoch = *store_->ReadEpoch();
+  EXPECT_EQ(epoch % 2, 0u);
+
+  EXPECT_TRUE(store_->GetRepository("app").ok());
+  EXPECT_TRUE(store_->GetManifest("app", m.digest).ok());
+  EXPECT_TRUE(store_->GetManifestByTag("app", "latest").ok());
+  EXPECT_TRUE(store_->ListTags("app", "", 10).ok());
+  EXPECT_TRUE(store_->GetImage("app", m.digest).ok());
+  EXPECT_TRUE(store_->ListImages("app", TagFilter::kAny, "", 10).ok());
+  std::string id = NewUploadId();
+  ASSERT_TRUE(store_->CreateUpload({id, "app", 0, kT0, kT0}).ok());
+  ASSERT_TRUE(store_->UpdateUpload(id, 5, kT0 + 1).ok());
+  EXPECT_TRUE(store_->GetUpload(id).ok());
+  ASSERT_TRUE(store_->DeleteUpload(id).ok());
+  std::string committed = NewUploadId();
+  ASSERT_TRUE(store_->CreateUpload({committed, "app", 0, kT0, kT0}).ok());
+  oci::Digest blob = oci::Digest::Of(std::string("a new layer"));
+  ASSERT_TRUE(store_->CommitBlob("app", {blob, 11, kT0}, committed).ok());
+  ASSERT_TRUE(store_->CreateRepository({"other", kT0}).ok());
+  const uint64_t after_create = *store_->ReadEpoch();
+  ASSERT_TRUE(store_->LinkBlob("other", blob).ok());
+  ASSERT_TRUE(store_->UnlinkBlob("other", blob).ok());
+  ASSERT_TRUE(store_->RecordPulls({{"app", m.digest, kT0 + 5}}).ok());
+  EXPECT_NE(after_create, epoch);
+  EXPECT_EQ(*store_->ReadEpoch(), after_create);
+  // Failed writes of those kinds neither.
+  EXPECT_FALSE(store_->UpdateUpload(id, 1, kT0).ok());
+  EXPECT_EQ(*store_->ReadEpoch(), after_create);
+}
+
+TEST_F(SqliteMetadataStoreTest, ReadEpochIsOddWhileAWriteIsInProgress) {
+  ASSERT_TRUE(store_->CreateRepository({"app", kT0}).ok());
+  Push("app", "one", "latest");
+  const uint64_t before = *store_->ReadEpoch();
+  // Another connection holds the write lock: the store's next write waits in BEGIN
+  // IMMEDIATE, and must already show as in progress.
+  RawDb raw(path_);
+  ASSERT_EQ(raw.Exec("BEGIN IMMEDIATE"), SQLITE_OK);
+  Status st;
+  std::thread writer([&] { st = store_->DeleteTag("app", "latest"); });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (*store_->ReadEpoch() == before && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(*store_->ReadEpoch(), before + 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(*store_->ReadEpoch(), before + 1) << "the write cannot have ended";
+  EXPECT_TRUE(store_->GetManifestByTag("app", "latest").ok()) << "not committed yet";
+  ASSERT_EQ(raw.Exec("COMMIT"), SQLITE_OK);
+  writer.join();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  // Even again, and new, by the time the writer returns.
+  EXPECT_EQ(*store_->ReadEpoch(), before + 2);
+
+  // An upload write waiting the same way does not touch it.
+  ASSERT_EQ(raw.Exec("BEGIN IMMEDIATE"), SQLITE_OK);
+  std::thread uploader([&] { st = store_->CreateUpload({NewUploadId(), "app", 0, kT0, kT0}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(*store_->ReadEpoch(), before + 2);
+  ASSERT_EQ(raw.Exec("COMMIT"), SQLITE_OK);
+  uploader.join();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(*store_->ReadEpoch(), before + 2);
+}
+
 TEST_F(SqliteMetadataStoreTest, HotPathQueriesUseIndexes) {
   // The same statements the store runs on the hot path, checked against the schema
   // the migrations create: no full scans.
