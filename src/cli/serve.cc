@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -77,6 +78,11 @@ Status LockDataDir(const std::filesystem::path& data) {
 }
 
 int RunServe(const ServeFlags& flags) {
+  // glibc gives each thread that allocates its own arena (up to 8 per core), and freed
+  // memory stays in the arena it came from: with 2 I/O threads, 16 blocking threads and
+  // the checkpointer, that fragmentation showed as several MiB of RSS. Two arenas are
+  // plenty for a server whose hot paths allocate little.
+  mallopt(M_ARENA_MAX, 2);
   config::Config cfg;
   if (!flags.config_file.empty()) {
     if (Status st = config::LoadYamlFile(flags.config_file, cfg); !st.ok()) return Fail(st);
@@ -215,6 +221,13 @@ int RunServe(const ServeFlags& flags) {
   };
   asio::co_spawn(server.executor(), sweep, asio::detached);
   server.Every(cfg.uploads.sweep_interval_seconds, sweep);
+
+  // Hand memory freed after a burst (upload blocks, response buffers, SQLite pages)
+  // back to the kernel: malloc keeps the top of each arena otherwise, and the server's
+  // resident size would stay at its peak.
+  server.Every(10, [&]() -> asio::awaitable<void> {
+    co_await pool.Run([] { return malloc_trim(0); });
+  });
 
   std::string shown_host = sopts.host == "0.0.0.0" || sopts.host == "::" ? "localhost" : sopts.host;
   if (shown_host.find(':') != std::string::npos) shown_host = "[" + shown_host + "]";

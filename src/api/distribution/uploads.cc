@@ -108,11 +108,13 @@ asio::awaitable<Status> StreamBody(Ctx& ctx, Request& req, registry::UploadAppen
   if (auto len = req.body->content_length(); len && *len < block) {
     block = std::max<size_t>(kIoAlign, (*len + kIoAlign - 1) / kIoAlign * kIoAlign);
   }
-  IoBuffer cur(block);
-  IoBuffer next;
-  Filled f = co_await Fill(req, std::span<char>(cur.data(), block));
+  // Both blocks in one allocation (one huge page for full-size blocks).
+  IoBuffer pair(block == kBodyBlock ? kIoPair : 2 * block);
+  char* cur = pair.data();
+  char* next = pair.data() + block;
+  Filled f = co_await Fill(req, std::span<char>(cur, block));
   while (true) {
-    std::span<const char> data(cur.data(), f.bytes);
+    std::span<const char> data(cur, f.bytes);
     app.Hash(data);
     auto append = [&] { return app.Append(data); };
     if (f.bytes < block || !f.status.ok()) {
@@ -123,9 +125,7 @@ asio::awaitable<Status> StreamBody(Ctx& ctx, Request& req, registry::UploadAppen
       }
       co_return f.status;
     }
-    if (!next) next = IoBuffer(block);
-    auto [st, nf] =
-        co_await (ctx.pool.Run(append) && Fill(req, std::span<char>(next.data(), block)));
+    auto [st, nf] = co_await (ctx.pool.Run(append) && Fill(req, std::span<char>(next, block)));
     if (!st.ok()) co_return st;
     f = nf;
     std::swap(cur, next);
