@@ -1,7 +1,7 @@
-// ManifestCache: manifests recently read from the metadata store, keyed by
-// (repository, tag) and (repository, digest), so that a pull can be answered on the
-// I/O thread without a hop to the blocking pool and back for a lookup of a few
-// microseconds.
+// EpochCache: values recently read from the metadata store, keyed by (repository,
+// ref), so that a read can be answered on the I/O thread without a hop to the blocking
+// pool and back for a lookup of a few microseconds. ManifestCache holds manifests by
+// (repository, tag) and (repository, digest); TagPageCache holds pages of tag lists.
 //
 // Staleness. The cache never serves what the store would no longer return. Each entry
 // carries the store's read epoch (MetadataStore::ReadEpoch) as read BEFORE the
@@ -33,34 +33,90 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "storage/meta/metadata_store.h"
 
 namespace berth::registry {
 
-class ManifestCache {
+size_t HashKey(std::string_view repository, std::string_view ref);
+
+// What a cached value weighs, beyond its key (one overload per cached type).
+size_t CacheWeight(const storage::ManifestRecord& r);
+size_t CacheWeight(const std::vector<std::string>& tags);
+
+template <typename Value>
+class EpochCache {
  public:
-  explicit ManifestCache(size_t max_bytes);
-  ManifestCache(const ManifestCache&) = delete;
-  ManifestCache& operator=(const ManifestCache&) = delete;
+  explicit EpochCache(size_t max_bytes) : shard_budget_(max_bytes / kShards) {}
+  EpochCache(const EpochCache&) = delete;
+  EpochCache& operator=(const EpochCache&) = delete;
 
   bool enabled() const { return shard_budget_ > 0; }
 
-  // The manifest `ref` (a tag, or a digest as "alg:hex") of `repository` names, if it
-  // was cached under `epoch`, the store's read epoch now; null otherwise.
-  std::shared_ptr<const storage::ManifestRecord> Find(std::string_view repository,
-                                                      std::string_view ref, uint64_t epoch);
-  // Caches `record`, which the store returned for `ref` in a read that started after
+  // What `ref` (for manifests a tag, or a digest as "alg:hex") of `repository` names, if
+  // it was cached under `epoch`, the store's read epoch now; null otherwise.
+  std::shared_ptr<const Value> Find(std::string_view repository, std::string_view ref,
+                                    uint64_t epoch) {
+    if (!enabled() || IsOdd(epoch)) return nullptr;
+    KeyView key{repository, ref};
+    Shard& shard = ShardOf(key);
+    std::lock_guard lock(shard.mu);
+    // Stale entries are left for Insert to drop: freeing them is not the I/O thread's job.
+    if (shard.epoch != epoch) return nullptr;
+    auto it = shard.entries.find(key);
+    if (it == shard.entries.end()) return nullptr;
+    return it->second;
+  }
+  // Caches `value`, which the store returned for `ref` in a read that started after
   // the store's read epoch was `epoch`. Does nothing when `epoch` is odd (a write was
   // in progress).
   void Insert(std::string_view repository, std::string_view ref,
-              std::shared_ptr<const storage::ManifestRecord> record, uint64_t epoch);
+              std::shared_ptr<const Value> value, uint64_t epoch) {
+    if (!enabled() || IsOdd(epoch) || value == nullptr) return;
+    size_t weight = kEntryOverhead + repository.size() + ref.size() + CacheWeight(*value);
+    if (weight > shard_budget_) return;
+    KeyView key{repository, ref};
+    Shard& shard = ShardOf(key);
+    Map dropped;  // freed after the lock is released
+    std::lock_guard lock(shard.mu);
+    // Read before a write that has since ended: stale already.
+    if (epoch < shard.epoch) return;
+    if (epoch > shard.epoch || shard.bytes + weight > shard_budget_) {
+      dropped.swap(shard.entries);
+      shard.bytes = 0;
+      shard.epoch = epoch;
+    }
+    // Two reads at one epoch return the same value: an existing entry stays.
+    auto [it, inserted] =
+        shard.entries.try_emplace(Key{std::string(repository), std::string(ref)}, std::move(value));
+    if (inserted) shard.bytes += weight;
+  }
 
   // What the entries weigh in all, and how many there are (tests, metrics).
-  size_t bytes() const;
-  size_t size() const;
+  size_t bytes() const {
+    size_t n = 0;
+    for (const Shard& s : shards_) {
+      std::lock_guard lock(s.mu);
+      n += s.bytes;
+    }
+    return n;
+  }
+  size_t size() const {
+    size_t n = 0;
+    for (const Shard& s : shards_) {
+      std::lock_guard lock(s.mu);
+      n += s.entries.size();
+    }
+    return n;
+  }
 
  private:
+  // What an entry costs beyond its key and value: the map node and the shared
+  // value's control block, roughly.
+  static constexpr size_t kEntryOverhead = 256;
+  static bool IsOdd(uint64_t epoch) { return (epoch & 1) != 0; }
+
   struct Key {
     std::string repository;
     std::string ref;
@@ -72,7 +128,7 @@ class ManifestCache {
   // Hashing and comparing both Key and KeyView, so that a lookup allocates nothing.
   struct KeyHash {
     using is_transparent = void;
-    size_t operator()(const KeyView& k) const;
+    size_t operator()(const KeyView& k) const { return HashKey(k.repository, k.ref); }
     size_t operator()(const Key& k) const { return (*this)(KeyView{k.repository, k.ref}); }
   };
   struct KeyEq {
@@ -86,7 +142,7 @@ class ManifestCache {
     }
   };
   using Map =
-      std::unordered_map<Key, std::shared_ptr<const storage::ManifestRecord>, KeyHash, KeyEq>;
+      std::unordered_map<Key, std::shared_ptr<const Value>, KeyHash, KeyEq>;
 
   struct Shard {
     mutable std::mutex mu;
@@ -99,10 +155,13 @@ class ManifestCache {
   // under the default cap) holds all but the very largest manifests.
   static constexpr size_t kShards = 8;
 
-  Shard& ShardOf(const KeyView& key);
+  Shard& ShardOf(const KeyView& key) { return shards_[KeyHash()(key) % kShards]; }
 
   const size_t shard_budget_;
   std::array<Shard, kShards> shards_;
 };
+
+using ManifestCache = EpochCache<storage::ManifestRecord>;
+using TagPageCache = EpochCache<std::vector<std::string>>;
 
 }  // namespace berth::registry

@@ -80,7 +80,8 @@ Registry::Registry(storage::BlobStore& blobs, storage::MetadataStore& meta, cons
       meta_(meta),
       clock_(clock),
       options_(options),
-      manifests_(options.manifest_cache_bytes) {}
+      manifests_(options.manifest_cache_bytes),
+      tag_pages_(options.manifest_cache_bytes / 4) {}
 
 Registry::~Registry() = default;
 
@@ -568,10 +569,38 @@ Status Registry::DeleteManifest(std::string_view repo, const oci::Reference& ref
   return RecordStorageError(st);
 }
 
-Result<std::vector<std::string>> Registry::ListTags(std::string_view repo, std::string_view after,
-                                                    size_t limit) {
+namespace {
+
+// A tag page's cache key: `after` then `limit`. Split at the last '\n' (a limit has
+// none), so two different pages never share a key, whatever `after` holds.
+std::string TagPageKey(std::string_view after, size_t limit) {
+  std::string key(after);
+  key += '\n';
+  key += std::to_string(limit);
+  return key;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const std::vector<std::string>>> Registry::ListTags(std::string_view repo,
+                                                                           std::string_view after,
+                                                                           size_t limit) {
+  // Read before the lookups: a page may be cached only under the epoch it started at.
+  std::optional<uint64_t> epoch = tag_pages_.enabled() ? meta_.ReadEpoch() : std::nullopt;
   BERTH_RETURN_IF_ERROR(RequireRepository(repo));
-  return meta_.ListTags(repo, after, limit);
+  BERTH_ASSIGN_OR_RETURN(std::vector<std::string> tags, meta_.ListTags(repo, after, limit));
+  auto page = std::make_shared<const std::vector<std::string>>(std::move(tags));
+  if (epoch) tag_pages_.Insert(repo, TagPageKey(after, limit), page, *epoch);
+  return page;
+}
+
+std::shared_ptr<const std::vector<std::string>> Registry::CachedTags(std::string_view repo,
+                                                                     std::string_view after,
+                                                                     size_t limit) {
+  if (!tag_pages_.enabled()) return nullptr;
+  std::optional<uint64_t> epoch = meta_.ReadEpoch();
+  if (!epoch) return nullptr;
+  return tag_pages_.Find(repo, TagPageKey(after, limit), *epoch);
 }
 
 Result<std::string> Registry::Referrers(std::string_view repo, const oci::Digest& subject,

@@ -9,7 +9,7 @@
 // is reported as not found. The /v2 methods address repositories by name alone.
 //
 // Thread-safe. Every method may block on storage and must run off the I/O threads,
-// except CachedManifest and RecordPull, which only touch memory.
+// except CachedManifest, CachedTags and RecordPull, which only touch memory.
 #pragma once
 
 #include <atomic>
@@ -206,8 +206,16 @@ class Registry {
   Result<PutManifestResult> PutManifest(std::string_view repo, const oci::Reference& ref,
                                         std::string_view content_type, std::string bytes);
   Status DeleteManifest(std::string_view repo, const oci::Reference& ref);
-  Result<std::vector<std::string>> ListTags(std::string_view repo, std::string_view after,
-                                            size_t limit);
+  // Tags of `repo` sorted, strictly after `after`, at most `limit`; cached like
+  // manifests (under the read epoch), so that CachedTags can answer the same page.
+  Result<std::shared_ptr<const std::vector<std::string>>> ListTags(std::string_view repo,
+                                                                   std::string_view after,
+                                                                   size_t limit);
+  // The page ListTags would return, if it is cached and still current; null otherwise.
+  // Only touches memory: fine on an I/O thread.
+  std::shared_ptr<const std::vector<std::string>> CachedTags(std::string_view repo,
+                                                             std::string_view after,
+                                                             size_t limit);
   // The referrers of `subject` as an OCI image index (JSON bytes).
   Result<std::string> Referrers(std::string_view repo, const oci::Digest& subject,
                                 std::string_view artifact_type);
@@ -292,6 +300,7 @@ class Registry {
   Options options_;
   RegistryStats stats_;
   ManifestCache manifests_;
+  TagPageCache tag_pages_;
 
   // Waits (bounded) until no request is appending to upload `id`, so that a status
   // query or the next chunk sees the offset the previous request recorded — a client

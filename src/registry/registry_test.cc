@@ -253,6 +253,34 @@ TEST_F(RegistryTest, PullAfterATagMovedGetsTheNewManifest) {
   EXPECT_EQ((*Pull("a", DigestRef(one)))->bytes, one);
 }
 
+// Tag pages are cached like manifests: a page is served from memory until a push or a
+// delete moves the epoch, and the next read sees the change.
+TEST_F(RegistryTest, TagPagesFollowPushesAndDeletes) {
+  oci::Digest cfg = PushBlob("a", "{}");
+  oci::Digest layer = PushBlob("a", "layer");
+  ASSERT_TRUE(reg_->PutManifest("a", Tag("v1"), oci::kOciManifest, Variant(cfg, layer, 1)).ok());
+  EXPECT_EQ(reg_->CachedTags("a", "", 10), nullptr);
+  auto page = reg_->ListTags("a", "", 10);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(**page, std::vector<std::string>{"v1"});
+  ASSERT_NE(reg_->CachedTags("a", "", 10), nullptr);
+  EXPECT_EQ(*reg_->CachedTags("a", "", 10), std::vector<std::string>{"v1"});
+  // Another page (other `last` or `n`) is another entry.
+  EXPECT_EQ(reg_->CachedTags("a", "", 11), nullptr);
+  EXPECT_EQ(reg_->CachedTags("a", "v0", 10), nullptr);
+
+  ASSERT_TRUE(reg_->PutManifest("a", Tag("v2"), oci::kOciManifest, Variant(cfg, layer, 2)).ok());
+  EXPECT_EQ(reg_->CachedTags("a", "", 10), nullptr);
+  EXPECT_EQ(**reg_->ListTags("a", "", 10), (std::vector<std::string>{"v1", "v2"}));
+
+  ASSERT_TRUE(reg_->DeleteManifest("a", Tag("v1")).ok());
+  EXPECT_EQ(reg_->CachedTags("a", "", 10), nullptr);
+  EXPECT_EQ(**reg_->ListTags("a", "", 10), std::vector<std::string>{"v2"});
+  // An error is not cached.
+  EXPECT_FALSE(reg_->ListTags("nosuch", "", 10).ok());
+  EXPECT_EQ(reg_->CachedTags("nosuch", "", 10), nullptr);
+}
+
 TEST_F(RegistryTest, PullAfterADeleteIsManifestUnknown) {
   oci::Digest cfg = PushBlob("a", "{}");
   oci::Digest layer = PushBlob("a", "layer");
