@@ -50,6 +50,8 @@ class IoBuffer {
 
   // Pairs now idle in the free list (for tests).
   static size_t IdleCount();
+  // Frees the idle pairs (the server calls it when it trims memory after a burst).
+  static void ReleaseIdle();
 
  private:
   void Release();

@@ -35,6 +35,13 @@ TEST(IoBuffer, PairsAreReusedUpToTheCap) {
   EXPECT_EQ(IoBuffer::IdleCount(), IoBuffer::kMaxIdlePairs - 1);
 }
 
+TEST(IoBuffer, ReleaseIdleEmptiesTheFreeList) {
+  { IoBuffer pair(kIoPair); }
+  EXPECT_EQ(IoBuffer::IdleCount(), IoBuffer::kMaxIdlePairs);
+  IoBuffer::ReleaseIdle();
+  EXPECT_EQ(IoBuffer::IdleCount(), 0u);
+}
+
 TEST(IoBuffer, MoveHandsOverTheBuffer) {
   IoBuffer a(kIoPair);
   char* p = a.data();

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "api/app.h"
+#include "base/aligned_buffer.h"
 #include "api/distribution/api.h"
 #include "api/distribution/errors.h"
 #include "api/authn.h"
@@ -226,7 +227,10 @@ int RunServe(const ServeFlags& flags) {
   // back to the kernel: malloc keeps the top of each arena otherwise, and the server's
   // resident size would stay at its peak.
   server.Every(10, [&]() -> asio::awaitable<void> {
-    co_await pool.Run([] { return malloc_trim(0); });
+    co_await pool.Run([] {
+      IoBuffer::ReleaseIdle();
+      return malloc_trim(0);
+    });
   });
 
   std::string shown_host = sopts.host == "0.0.0.0" || sopts.host == "::" ? "localhost" : sopts.host;

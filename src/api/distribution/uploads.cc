@@ -110,18 +110,19 @@ asio::awaitable<Filled> FillAndHash(Request& req, std::span<char> buf,
 // a failure are still written, so the client can resume after them.
 asio::awaitable<Status> StreamBody(Ctx& ctx, Request& req, registry::UploadAppender& app) {
   size_t block = kBodyBlock;
-  if (auto len = req.body->content_length(); len && *len < block) {
-    block = std::max<size_t>(kIoAlign, (*len + kIoAlign - 1) / kIoAlign * kIoAlign);
-  }
-  // Both blocks in one allocation (one huge page for full-size blocks).
-  IoBuffer pair(block == kBodyBlock ? kIoPair : 2 * block);
-  char* cur = pair.data();
-  char* next = pair.data() + block;
+  auto len = req.body->content_length();
+  bool one_block = len && *len <= block;
+  if (one_block) block = std::max<size_t>(kIoAlign, (*len + kIoAlign - 1) / kIoAlign * kIoAlign);
+  // A body that fits one block gets just that; a longer one streams through a pair of
+  // blocks in one allocation (one huge page).
+  IoBuffer buffer(one_block ? block : kIoPair);
+  char* cur = buffer.data();
+  char* next = one_block ? nullptr : buffer.data() + block;
   Filled f = co_await FillAndHash(req, std::span<char>(cur, block), app);
   while (true) {
     std::span<const char> data(cur, f.bytes);
     auto append = [&] { return app.Append(data); };
-    if (f.bytes < block || !f.status.ok()) {
+    if (one_block || f.bytes < block || !f.status.ok()) {
       // The last block (or what arrived before the body failed).
       if (!data.empty()) {
         Status st = co_await ctx.pool.Run(append);
@@ -146,8 +147,13 @@ asio::awaitable<Result<uint64_t>> AppendBody(Ctx& ctx, Request& req, const std::
   auto app = co_await ctx.pool.Run([&] { return ctx.registry.BeginAppend(name, id, start); });
   if (!app.ok()) co_return app.status();
   Status streamed = co_await StreamBody(ctx, req, **app);
-  auto offset = co_await ctx.pool.Run([&] { return (*app)->Finish(); });
-  co_await ctx.pool.Run([&] { app->reset(); return 0; });
+  // One hop for both: Finish records the offset, and releasing the appender may block
+  // too (it closes the upload file).
+  auto offset = co_await ctx.pool.Run([&] {
+    auto r = (*app)->Finish();
+    app->reset();
+    return r;
+  });
   if (!streamed.ok()) co_return streamed;
   co_return offset;
 }

@@ -338,6 +338,9 @@ class Conn {
       // third of the server's RSS; the hot pages stay in the OS page cache anyway and
       // hot manifests in the registry's cache.
       BERTH_RETURN_IF_ERROR(conn->Exec("PRAGMA cache_size = -256"));
+    } else {
+      // The checkpointer copies WAL frames; it needs no page cache of its own.
+      BERTH_RETURN_IF_ERROR(conn->Exec("PRAGMA cache_size = -64"));
     }
     return conn;
   }
