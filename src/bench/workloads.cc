@@ -617,7 +617,9 @@ class ManifestGetWorkload final : public Workload {
   }
   asio::awaitable<Result<uint64_t>> Op(Client& c, uint64_t i) override {
     // A random tag each time: a big repository is not read in key order.
-    uint64_t k = SplitMix64::Mix(runner_.run_seed() ^ i) % std::max<uint64_t>(o_.tags, 1);
+    uint64_t n = std::max<uint64_t>(o_.tags, 1);
+    uint64_t r = SplitMix64::Mix(runner_.run_seed() ^ i);
+    uint64_t k = o_.hot > 0 && o_.hot < n ? (r % o_.hot) * (n / o_.hot) : r % n;
     std::string bytes = set_.Image(k);
     std::string ref = by_digest_ ? oci::Digest::Of(bytes).str() : ManifestSet::Tag(k);
     co_return co_await FetchManifest(c, repo_, ref, bytes, kOciManifest, head_, o_.verify);

@@ -55,6 +55,10 @@ struct BenchOptions {
   int timeout_s = 120;
   // Tags created by setup (manifest-get/head, tags-list, mixed). Default: 100.
   uint64_t tags = 100;
+  // manifest-get/head by tag or digest: read only this many of the --tags images,
+  // spread evenly over them (a hot set of a fixed size however big the repository is);
+  // 0 = any of them. Default: 0.
+  uint64_t hot = 0;
   // Repositories created by the catalog setup. Default: 100.
   uint64_t repos = 100;
   // `n` for tags-list and catalog; 0 = none (server default). Default: 100.

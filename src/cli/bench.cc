@@ -145,6 +145,10 @@ void AddBenchCommand(CLI::App& app) {
   cmd->add_option("--repository", o.repository, "Use this one repository for every workload");
   cmd->add_option("--tags", o.tags, "Tags created by setup for manifest reads and tags-list")
       ->capture_default_str();
+  cmd->add_option("--hot", o.hot,
+                  "manifest reads: only this many of the --tags images, spread over them "
+                  "(0: any)")
+      ->capture_default_str();
   cmd->add_option("--repos", o.repos, "Repositories created by the catalog setup")
       ->capture_default_str();
   cmd->add_option("--page", o.page, "n= for tags-list and catalog (0: none)")

@@ -52,7 +52,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kBusyTimeoutMs = 10000;
-constexpr size_t kMaxIdleReaders = 4;
+constexpr size_t kMaxIdleReaders = 16;
 constexpr size_t kMaxBatch = 128;
 
 // ---------------------------------------------------------------------------------------
