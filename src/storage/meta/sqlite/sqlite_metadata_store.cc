@@ -330,6 +330,8 @@ class Conn {
       if (!row || mode.Text(0) != "wal") {
         return Status::IoError("metadata store: cannot enable WAL journal on " + path.string());
       }
+      // 1 MiB of pages: the indexes a commit touches; the rest is in the OS page cache.
+      BERTH_RETURN_IF_ERROR(conn->Exec("PRAGMA cache_size = -1024"));
       // A WAL that grew during a burst is cut back to 64 MiB when it starts over.
       BERTH_RETURN_IF_ERROR(conn->Exec("PRAGMA journal_size_limit = 67108864"));
     } else if (role == Role::kReader) {
@@ -337,7 +339,7 @@ class Conn {
       // Up to 16 pooled readers each caching 2 MiB of pages (SQLite's default) was a
       // third of the server's RSS; the hot pages stay in the OS page cache anyway and
       // hot manifests in the registry's cache.
-      BERTH_RETURN_IF_ERROR(conn->Exec("PRAGMA cache_size = -256"));
+      BERTH_RETURN_IF_ERROR(conn->Exec("PRAGMA cache_size = -128"));
     } else {
       // The checkpointer copies WAL frames; it needs no page cache of its own.
       BERTH_RETURN_IF_ERROR(conn->Exec("PRAGMA cache_size = -64"));
