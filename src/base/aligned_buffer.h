@@ -1,4 +1,4 @@
-// Heap buffers aligned for O_DIRECT I/O, and a small free list of them.
+// Buffers aligned for O_DIRECT I/O, and a small free list of upload block pairs.
 #pragma once
 
 #include <cstddef>
@@ -10,16 +10,6 @@ namespace berth {
 // Page alignment: what O_DIRECT needs for buffers, file offsets and lengths on every
 // common block device.
 inline constexpr size_t kIoAlign = 4096;
-
-struct AlignedFree {
-  void operator()(char* p) const { ::operator delete[](p, std::align_val_t(kIoAlign)); }
-};
-using AlignedBuffer = std::unique_ptr<char[], AlignedFree>;
-
-// Uninitialized, `size` bytes, aligned to kIoAlign.
-inline AlignedBuffer NewAlignedBuffer(size_t size) {
-  return AlignedBuffer(static_cast<char*>(::operator new[](size, std::align_val_t(kIoAlign))));
-}
 
 // The block size of streamed uploads, and the pair of them an upload streams through
 // (one block is received while the other is written).

@@ -190,8 +190,6 @@ class FsBlobWriter final : public BlobWriter {
     return st;
   }
 
-  bool direct() const { return direct_; }
-
  private:
   static constexpr size_t kStageBytes = 1 << 20;
 
@@ -213,9 +211,9 @@ class FsBlobWriter final : public BlobWriter {
         size_ += data.size();
         return Status::Ok();
       }
-      if (!stage_) stage_ = NewAlignedBuffer(kStageBytes);
+      if (!stage_) stage_ = IoBuffer(kStageBytes);
       size_t n = std::min(kStageBytes - stage_len_, data.size());
-      std::memcpy(stage_.get() + stage_len_, data.data(), n);
+      std::memcpy(stage_.data() + stage_len_, data.data(), n);
       stage_len_ += n;
       size_ += n;
       data = data.subspan(n);
@@ -230,10 +228,10 @@ class FsBlobWriter final : public BlobWriter {
     uint64_t block = size_ - size_ % kDirectAlign;
     size_t partial = static_cast<size_t>(size_ - block);
     if (partial > 0) {
-      stage_ = NewAlignedBuffer(kStageBytes);
+      stage_ = IoBuffer(kStageBytes);
       size_t got = 0;
       while (got < partial) {
-        ssize_t n = ::pread(fd_.get(), stage_.get() + got, partial - got,
+        ssize_t n = ::pread(fd_.get(), stage_.data() + got, partial - got,
                             static_cast<off_t>(block + got));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return Status::FromErrno("read back upload tail", n < 0 ? errno : EIO);
@@ -242,7 +240,7 @@ class FsBlobWriter final : public BlobWriter {
     }
     int flags = ::fcntl(fd_.get(), F_GETFL);
     if (flags < 0 || ::fcntl(fd_.get(), F_SETFL, flags | O_DIRECT) != 0) {
-      stage_.reset();  // buffered: nothing to rewrite
+      stage_ = IoBuffer();  // buffered: nothing to rewrite
       return Status::Ok();
     }
     direct_ = true;
@@ -257,13 +255,13 @@ class FsBlobWriter final : public BlobWriter {
     if (stage_len_ == 0) return Status::Ok();
     size_t whole = direct_ ? stage_len_ - stage_len_ % kDirectAlign : stage_len_;
     if (whole > 0) {
-      BERTH_RETURN_IF_ERROR(PwriteAll(stage_.get(), whole));
-      std::memmove(stage_.get(), stage_.get() + whole, stage_len_ - whole);
+      BERTH_RETURN_IF_ERROR(PwriteAll(stage_.data(), whole));
+      std::memmove(stage_.data(), stage_.data() + whole, stage_len_ - whole);
       stage_len_ -= whole;
     }
     if (!all || stage_len_ == 0) return Status::Ok();
     BERTH_RETURN_IF_ERROR(LeaveDirectMode());
-    BERTH_RETURN_IF_ERROR(PwriteAll(stage_.get(), stage_len_));
+    BERTH_RETURN_IF_ERROR(PwriteAll(stage_.data(), stage_len_));
     stage_len_ = 0;
     return Status::Ok();
   }
@@ -304,7 +302,7 @@ class FsBlobWriter final : public BlobWriter {
   uint64_t written_;   // bytes on disk (the next pwrite offset)
   bool direct_ = false;
   bool failed_ = false;  // a Write failed: Close() re-reads the size
-  AlignedBuffer stage_;
+  IoBuffer stage_;
   size_t stage_len_ = 0;
 };
 

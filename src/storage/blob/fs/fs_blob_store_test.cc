@@ -259,9 +259,9 @@ std::string Pattern(size_t n, size_t seed) {
 TEST_F(FsBlobStoreTest, DirectWritesBypassThePageCache) {
   if (!SupportsDirectIo(root_)) GTEST_SKIP() << "no O_DIRECT on " << root_;
   constexpr size_t kLen = 4 << 20;
-  AlignedBuffer buf = NewAlignedBuffer(kLen);
+  IoBuffer buf(kLen);
   std::string pattern = Pattern(kLen, 1);
-  std::memcpy(buf.get(), pattern.data(), kLen);
+  std::memcpy(buf.data(), pattern.data(), kLen);
   for (bool direct : {true, false}) {
     SCOPED_TRACE(direct ? "direct" : "buffered");
     Reopen({.direct_io = direct});
@@ -269,7 +269,7 @@ TEST_F(FsBlobStoreTest, DirectWritesBypassThePageCache) {
     ASSERT_TRUE(store_->CreateUpload(id).ok());
     auto writer = store_->AppendUpload(id, 0);
     ASSERT_TRUE(writer.ok());
-    ASSERT_TRUE((*writer)->Write(std::span<const char>(buf.get(), kLen)).ok());
+    ASSERT_TRUE((*writer)->Write(std::span<const char>(buf.data(), kLen)).ok());
     ASSERT_TRUE((*writer)->Close().ok());
     size_t resident = ResidentPages(root_ / UploadKey(id), kLen);
     if (direct) {
@@ -293,7 +293,7 @@ TEST_F(FsBlobStoreTest, OddSizedAppendsKeepEveryByte) {
     Reopen({.direct_io = direct});
     std::string id = NewUploadId();
     ASSERT_TRUE(store_->CreateUpload(id).ok());
-    AlignedBuffer aligned = NewAlignedBuffer(3 << 20);
+    IoBuffer aligned(3 << 20);
     std::string expect;
     // (size, aligned source?, appends in one writer)
     const std::vector<std::vector<std::pair<size_t, bool>>> sessions = {
@@ -312,8 +312,8 @@ TEST_F(FsBlobStoreTest, OddSizedAppendsKeepEveryByte) {
         std::string part = Pattern(n, ++seed);
         const char* src = part.data();
         if (from_aligned) {
-          std::memcpy(aligned.get(), part.data(), n);
-          src = aligned.get();
+          std::memcpy(aligned.data(), part.data(), n);
+          src = aligned.data();
         }
         ASSERT_TRUE((*writer)->Write(std::span<const char>(src, n)).ok());
         expect += part;
@@ -341,19 +341,19 @@ TEST_F(FsBlobStoreTest, FailedWriteReportsTheBytesOnDisk) {
     std::string id = NewUploadId();
     ASSERT_TRUE(store_->CreateUpload(id).ok());
     constexpr size_t kLimit = (1 << 20) + 8192;
-    AlignedBuffer buf = NewAlignedBuffer(3 << 20);
+    IoBuffer buf(3 << 20);
     std::string pattern = Pattern(3 << 20, 9);
-    std::memcpy(buf.get(), pattern.data(), pattern.size());
+    std::memcpy(buf.data(), pattern.data(), pattern.size());
     auto writer = store_->AppendUpload(id, 0);
     ASSERT_TRUE(writer.ok());
-    ASSERT_TRUE((*writer)->Write(std::span<const char>(buf.get(), 5)).ok());
+    ASSERT_TRUE((*writer)->Write(std::span<const char>(buf.data(), 5)).ok());
     auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
     rlimit old_limit;
     ::getrlimit(RLIMIT_FSIZE, &old_limit);
     rlimit limit = old_limit;
     limit.rlim_cur = kLimit;
     ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limit), 0);
-    Status st = (*writer)->Write(std::span<const char>(buf.get() + 5, (3 << 20) - 5));
+    Status st = (*writer)->Write(std::span<const char>(buf.data() + 5, (3 << 20) - 5));
     Status closed = (*writer)->Close();
     ::setrlimit(RLIMIT_FSIZE, &old_limit);
     std::signal(SIGXFSZ, old_handler);
