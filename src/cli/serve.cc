@@ -11,9 +11,12 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "api/app.h"
 #include "base/aligned_buffer.h"
@@ -253,18 +256,55 @@ int RunServe(const ServeFlags& flags) {
 
 }  // namespace
 
-void AddServeCommand(CLI::App& app) {
+void ConfigureServeCommand(CLI::App& cmd) {
   auto flags = std::make_shared<ServeFlags>();
-  CLI::App* cmd =
-      app.add_subcommand("serve", "Run the registry (OCI distribution API and ECR API)");
-  cmd->add_option("--config", flags->config_file, "YAML configuration file");
-  cmd->add_option("--listen", flags->listen, "HOST:PORT to listen on (default 0.0.0.0:5000)");
-  cmd->add_option("--data", flags->data_dir, "Data directory (default ./berth-data)");
-  cmd->add_flag("--no-auth", flags->no_auth,
-                "Disable authentication (throwaway local use only: anyone can push and delete)");
-  cmd->add_flag("--create-on-push", flags->create_on_push,
-                "Create repositories on first push instead of refusing with NAME_UNKNOWN");
-  cmd->callback([flags] { throw CLI::RuntimeError(RunServe(*flags)); });
+  cmd.add_option("--config", flags->config_file, "YAML configuration file");
+  cmd.add_option("--listen", flags->listen, "HOST:PORT to listen on (default 0.0.0.0:5000)");
+  cmd.add_option("--data", flags->data_dir, "Data directory (default ./berth-data)");
+  cmd.add_flag("--no-auth", flags->no_auth,
+               "Disable authentication (throwaway local use only: anyone can push and delete)");
+  cmd.add_flag("--create-on-push", flags->create_on_push,
+               "Create repositories on first push instead of refusing with NAME_UNKNOWN");
+  cmd.callback([flags] { throw CLI::RuntimeError(RunServe(*flags)); });
+}
+
+void AddServeCommand(CLI::App& app) {
+  ConfigureServeCommand(
+      *app.add_subcommand("serve", "Run the registry (OCI distribution API and ECR API)"));
+}
+
+int ServeMain(int argc, char** argv) {
+  // `berth serve ARGS` execs `berth-serve serve ARGS` (see ExecServerBinary), so that
+  // the process keeps the command line people typed; skip that word.
+  std::vector<char*> args(argv, argv + argc);
+  std::string name = argc > 0 ? std::filesystem::path(argv[0]).filename().string() : "berth-serve";
+  if (args.size() > 1 && std::string_view(args[1]) == "serve") {
+    args.erase(args.begin() + 1);
+    name += " serve";
+  }
+  CLI::App app{"Run the registry (OCI distribution API and ECR API)", name};
+  app.set_version_flag("--version", "berth 0.1.0");
+  ConfigureServeCommand(app);
+  try {
+    app.parse(static_cast<int>(args.size()), args.data());
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc >= 100 ? 2 : rc;
+  }
+  return 0;
+}
+
+void ExecServerBinary(int argc, char** argv) {
+  if (const char* v = std::getenv("BERTH_SERVE_IN_PROCESS"); v != nullptr && *v != '\0') return;
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return;
+  std::filesystem::path server = self.parent_path() / "berth-serve";
+  if (::access(server.c_str(), X_OK) != 0) return;  // not installed: serve in this process
+  std::vector<char*> args(argv, argv + argc);
+  args.push_back(nullptr);
+  ::execv(server.c_str(), args.data());
+  // execv only returns on failure; serving in this process still works.
 }
 
 }  // namespace berth::cli

@@ -191,6 +191,28 @@ class ConfigurationTest(RegistryTestCase):
         finally:
             second.close()
 
+    def test_serve_runs_without_the_client_libraries(self):
+        # `berth serve` execs berth-serve: same pid and command line, but none of the
+        # client's libraries (libcurl, libarchive and what they pull in) are mapped.
+        def libraries(pid):
+            with open("/proc/%d/maps" % pid) as f:
+                return {os.path.basename(line.split()[-1]) for line in f if ".so" in line}
+
+        lean = self.start_registry()
+        self.assertTrue(os.readlink("/proc/%d/exe" % lean.pid).endswith("/berth-serve"))
+        with open("/proc/%d/cmdline" % lean.pid, "rb") as f:
+            self.assertEqual(f.read().split(b"\0")[1], b"serve")
+        libs = libraries(lean.pid)
+        self.assertTrue(any(l.startswith("libsqlite3") for l in libs), libs)
+        for client_only in ("libcurl", "libarchive", "libgnutls", "libxml2", "libkrb5"):
+            self.assertFalse(any(l.startswith(client_only) for l in libs), (client_only, libs))
+        self.assertEqual(http("GET", lean.url + "/v2/")[0], 200)
+        # BERTH_SERVE_IN_PROCESS=1 (or a berth without berth-serve beside it) still serves.
+        full = self.start_registry(env={"BERTH_SERVE_IN_PROCESS": "1"})
+        self.assertTrue(os.readlink("/proc/%d/exe" % full.pid).endswith("/berth"))
+        self.assertTrue(any(l.startswith("libcurl") for l in libraries(full.pid)))
+        self.assertEqual(http("GET", full.url + "/v2/")[0], 200)
+
     def test_invalid_configuration_fails_fast_naming_the_key(self):
         with self.assertRaises(AssertionError) as ctx:
             Registry(config={"http": {"idle_timout_seconds": 5}}).start()
