@@ -133,7 +133,9 @@ int RunServe(const ServeFlags& flags) {
   registry::Registry reg(**blobs, **meta, Clock::Real(), ropts);
   if (Status st = reg.AdoptUnownedRepositories(); !st.ok()) return Fail(st);
 
-  http::BlockingPool pool(cfg.http.blocking_threads);
+  int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  http::BlockingPool pool(cfg.http.blocking_threads,
+                          cfg.http.read_threads > 0 ? cfg.http.read_threads : cores);
   metrics::Metrics metrics;
   api::distribution::ApiOptions aopts;
   aopts.max_manifest_bytes = cfg.limits.max_manifest_bytes;
@@ -150,9 +152,7 @@ int RunServe(const ServeFlags& flags) {
   } catch (...) {
     return Fail(Status::InvalidArgument("listen: bad port in '" + cfg.listen + "'"));
   }
-  sopts.io_threads = cfg.http.io_threads > 0
-                         ? cfg.http.io_threads
-                         : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  sopts.io_threads = cfg.http.io_threads > 0 ? cfg.http.io_threads : cores;
   sopts.idle_timeout_seconds = cfg.http.idle_timeout_seconds;
   sopts.read_timeout_seconds = cfg.http.read_timeout_seconds;
   sopts.max_header_bytes = cfg.http.max_header_bytes;

@@ -23,6 +23,10 @@ struct HttpConfig {
   // Threads for blocking storage work (SQLite, fsync). Many of them mostly wait on
   // fsync; more waiting writers let more PUTs share one group commit. Default: 16.
   int blocking_threads = 16;
+  // Threads for short metadata reads on the pull path (a manifest the cache does not
+  // hold); 0 = one per core. Few threads that stay busy cost far less per read than
+  // waking one of the many blocking threads (see http/blocking.h). Default: 0.
+  int read_threads = 0;
 };
 
 struct TlsConfig {

@@ -63,6 +63,20 @@ TEST(ConfigTest, ManifestCacheSizeFromYamlAndEnvironment) {
   std::remove(path.c_str());
 }
 
+TEST(ConfigTest, ReadThreadsFromYamlAndEnvironment) {
+  Config c;
+  EXPECT_EQ(c.http.read_threads, 0);  // one per core
+  std::string path = WriteTemp("http:\n  read_threads: 3\n");
+  ASSERT_TRUE(LoadYamlFile(path, c).ok());
+  EXPECT_EQ(c.http.read_threads, 3);
+  ASSERT_TRUE(ApplyEnvironment({{"BERTH_HTTP_READ_THREADS", "1"}}, c).ok());
+  EXPECT_EQ(c.http.read_threads, 1);
+  EXPECT_TRUE(Validate(c).ok());
+  c.http.read_threads = -1;
+  EXPECT_FALSE(Validate(c).ok());
+  std::remove(path.c_str());
+}
+
 TEST(ConfigTest, UnknownKeyIsAnErrorNamingIt) {
   std::string path = WriteTemp("http:\n  idle_timout_seconds: 5\n");
   Config c;

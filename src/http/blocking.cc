@@ -2,17 +2,24 @@
 
 namespace berth::http {
 
-BlockingPool::BlockingPool(int threads) {
-  workers_.reserve(static_cast<size_t>(threads < 1 ? 1 : threads));
-  for (int i = 0; i < (threads < 1 ? 1 : threads); ++i) {
-    workers_.push_back(std::make_unique<Worker>());
-  }
-  // Start the threads only once every Worker exists: Loop() reads nothing shared but
-  // the fields guarded by mu_.
+BlockingPool::BlockingPool(int threads, int read_threads)
+    : main_(std::make_unique<Lane>(threads)),
+      read_(read_threads > 0 ? std::make_unique<Lane>(read_threads) : nullptr) {}
+
+void BlockingPool::Stop() {
+  if (read_) read_->Stop();
+  main_->Stop();
+}
+
+BlockingPool::Lane::Lane(int threads) {
+  const int n = threads < 1 ? 1 : threads;
+  workers_.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>());
+  // Start the threads only once every Worker exists.
   for (auto& w : workers_) w->thread = std::thread([this, self = w.get()] { Loop(*self); });
 }
 
-void BlockingPool::Enqueue(std::unique_ptr<TaskBase> task) {
+void BlockingPool::Lane::Enqueue(std::unique_ptr<TaskBase> task) {
   Worker* wake = nullptr;
   {
     std::lock_guard lock(mu_);
@@ -28,7 +35,7 @@ void BlockingPool::Enqueue(std::unique_ptr<TaskBase> task) {
   if (wake != nullptr) wake->cv.notify_one();
 }
 
-void BlockingPool::Loop(Worker& self) {
+void BlockingPool::Lane::Loop(Worker& self) {
   std::unique_lock lock(mu_);
   for (;;) {
     if (!queue_.empty()) {
@@ -47,7 +54,7 @@ void BlockingPool::Loop(Worker& self) {
   }
 }
 
-void BlockingPool::Stop() {
+void BlockingPool::Lane::Stop() {
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;

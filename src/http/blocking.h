@@ -11,6 +11,13 @@
 // most recently idle one is woken (its stack and caches are warm) and only when there
 // is no busy worker to pick the task up; a worker drains the queue before it sleeps.
 // That is one wake and one wait per hop when the pool is idle, none when it is busy.
+//
+// Two lanes. Run: any blocking work, on `threads` workers; many of them mostly wait on
+// fsync, so a task wakes an idle worker rather than queue behind one. RunRead: short
+// reads that mostly cost CPU (metadata lookups whose pages are in the OS page cache),
+// on `read_threads` workers, about one per core: with few workers they are usually
+// busy and pick a queued read up without any wake-up, and reads never queue behind an
+// fsync. read_threads = 0: RunRead uses the Run lane.
 #pragma once
 
 #include <boost/asio/associated_executor.hpp>
@@ -35,16 +42,63 @@ namespace berth::http {
 
 class BlockingPool {
  public:
-  explicit BlockingPool(int threads);
+  explicit BlockingPool(int threads, int read_threads = 0);
   ~BlockingPool() { Stop(); }
   BlockingPool(const BlockingPool&) = delete;
   BlockingPool& operator=(const BlockingPool&) = delete;
 
   template <typename F>
   boost::asio::awaitable<std::invoke_result_t<F>> Run(F f) {
+    return RunOn(*main_, std::move(f));
+  }
+  // For short CPU-bound reads only: a read that blocks long holds up the others.
+  template <typename F>
+  boost::asio::awaitable<std::invoke_result_t<F>> RunRead(F f) {
+    return RunOn(read_ ? *read_ : *main_, std::move(f));
+  }
+
+  // Runs what is queued, then joins the threads. Run() must not be called after.
+  void Stop();
+
+ private:
+  struct TaskBase {
+    virtual ~TaskBase() = default;
+    virtual void Run() = 0;
+  };
+  template <typename T>
+  struct Task final : TaskBase {
+    explicit Task(T t) : t(std::move(t)) {}
+    void Run() override { t(); }
+    T t;
+  };
+
+  // A queue and the workers that drain it.
+  class Lane {
+   public:
+    explicit Lane(int threads);
+    void Enqueue(std::unique_ptr<TaskBase> task);
+    void Stop();
+
+   private:
+    struct Worker {
+      std::condition_variable cv;
+      bool woken = false;
+      std::thread thread;
+    };
+    void Loop(Worker& self);
+
+    std::mutex mu_;
+    std::deque<std::unique_ptr<TaskBase>> queue_;
+    std::vector<Worker*> idle_;  // a stack: the most recently idle worker is woken first
+    std::vector<std::unique_ptr<Worker>> workers_;
+    bool stopping_ = false;
+  };
+
+  template <typename F>
+  static boost::asio::awaitable<std::invoke_result_t<F>> RunOn(Lane& lane, F f) {
     using R = std::invoke_result_t<F>;
     if constexpr (std::is_void_v<R>) {
-      co_await Run([f = std::move(f)]() mutable {
+      co_await RunOn(lane, [f = std::move(f)]() mutable {
         f();
         return true;
       });
@@ -52,24 +106,14 @@ class BlockingPool {
       // The completion carries an optional so R need not be default-constructible.
       std::optional<R> out = co_await boost::asio::async_initiate<
           const boost::asio::use_awaitable_t<>&, void(std::exception_ptr, std::optional<R>)>(
-          [this](auto handler, F fn) { Submit(std::move(handler), std::move(fn)); },
+          [&lane](auto handler, F fn) { Submit(lane, std::move(handler), std::move(fn)); },
           boost::asio::use_awaitable, std::move(f));
       co_return std::move(*out);
     }
   }
 
-  // Runs what is queued, then joins the threads. Run() must not be called after.
-  void Stop();
-
- private:
-  struct Worker {
-    std::condition_variable cv;
-    bool woken = false;
-    std::thread thread;
-  };
-
   template <typename Handler, typename F>
-  void Submit(Handler handler, F fn) {
+  static void Submit(Lane& lane, Handler handler, F fn) {
     using R = std::invoke_result_t<F>;
     // Keeps the caller's io_context from running out of work while the task is away.
     auto ex = boost::asio::prefer(boost::asio::get_associated_executor(handler),
@@ -87,28 +131,11 @@ class BlockingPool {
         std::move(handler)(error, std::move(result));
       });
     };
-    Enqueue(std::make_unique<Task<decltype(task)>>(std::move(task)));
+    lane.Enqueue(std::make_unique<Task<decltype(task)>>(std::move(task)));
   }
 
-  struct TaskBase {
-    virtual ~TaskBase() = default;
-    virtual void Run() = 0;
-  };
-  template <typename T>
-  struct Task final : TaskBase {
-    explicit Task(T t) : t(std::move(t)) {}
-    void Run() override { t(); }
-    T t;
-  };
-
-  void Enqueue(std::unique_ptr<TaskBase> task);
-  void Loop(Worker& self);
-
-  std::mutex mu_;
-  std::deque<std::unique_ptr<TaskBase>> queue_;
-  std::vector<Worker*> idle_;  // a stack: the most recently idle worker is woken first
-  std::vector<std::unique_ptr<Worker>> workers_;
-  bool stopping_ = false;
+  std::unique_ptr<Lane> main_;
+  std::unique_ptr<Lane> read_;  // null: reads use main_
 };
 
 }  // namespace berth::http

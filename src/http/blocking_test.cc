@@ -7,6 +7,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <future>
 #include <memory>
 #include <set>
 #include <stdexcept>
@@ -146,6 +147,46 @@ TEST(BlockingPoolTest, StopRunsWhatIsQueuedThenJoins) {
   EXPECT_EQ(ran.load(), 20);
   io.run();  // deliver the results
   pool.reset();
+}
+
+TEST(BlockingPoolTest, ReadsRunWhileEveryBlockingThreadIsBusy) {
+  BlockingPool pool(1, 1);
+  asio::io_context io;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  bool released_in_time = false;
+  std::thread::id read_thread;
+  // The only blocking thread waits for the read to run: were reads queued behind
+  // blocking work, it would wait in vain until the timeout.
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        released_in_time = co_await pool.Run([&] {
+          return released.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+        });
+      },
+      asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        read_thread = co_await pool.RunRead([] { return std::this_thread::get_id(); });
+        release.set_value();
+      },
+      asio::detached);
+  io.run();
+  EXPECT_TRUE(released_in_time);
+  EXPECT_NE(read_thread, std::this_thread::get_id());
+}
+
+TEST(BlockingPoolTest, WithoutReadThreadsReadsShareTheBlockingLane) {
+  BlockingPool pool(2);
+  asio::io_context io;
+  int got = 0;
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { got = co_await pool.RunRead([] { return 7; }); },
+      asio::detached);
+  io.run();
+  EXPECT_EQ(got, 7);
 }
 
 }  // namespace

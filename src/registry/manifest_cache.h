@@ -17,10 +17,13 @@
 // Errors (unknown manifest, unknown repository) are not cached.
 //
 // Memory. At most `max_bytes` of entries (manifest bytes, keys and bookkeeping), split
-// evenly over a few shards with a mutex each. A shard that would overflow is emptied
-// before the new entry goes in; so is a shard whose entries are of an older epoch (they
-// can never be served again). A manifest too large for a shard is not cached.
-// max_bytes = 0 disables the cache.
+// evenly over a few shards with a mutex each. A shard that would overflow drops its
+// least recently used entries until the new one fits: when there are more manifests
+// than fit (100k+ tags pulled at random), the cache stays full and keeps what is pulled
+// again, where emptying the whole shard kept it half full on average and dropped the
+// hot entries with the cold. A shard whose entries are of an older epoch (they can
+// never be served again) is emptied. A manifest too large for a shard is not cached.
+// max_bytes = 0 disables the cache: nothing is kept, every read goes to the store.
 //
 // Thread-safe. Find and Insert never block on I/O: fine on an I/O thread.
 #pragma once
@@ -28,6 +31,8 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -64,9 +69,11 @@ class EpochCache {
     std::lock_guard lock(shard.mu);
     // Stale entries are left for Insert to drop: freeing them is not the I/O thread's job.
     if (shard.epoch != epoch) return nullptr;
-    auto it = shard.entries.find(key);
-    if (it == shard.entries.end()) return nullptr;
-    return it->second;
+    auto it = shard.index.find(key);
+    if (it == shard.index.end()) return nullptr;
+    // Most recently used first (a relink: nothing is allocated).
+    shard.lru.splice(shard.lru.begin(), shard.lru, it->second);
+    return it->second->value;
   }
   // Caches `value`, which the store returned for `ref` in a read that started after
   // the store's read epoch was `epoch`. Does nothing when `epoch` is odd (a write was
@@ -78,19 +85,29 @@ class EpochCache {
     if (weight > shard_budget_) return;
     KeyView key{repository, ref};
     Shard& shard = ShardOf(key);
-    Map dropped;  // freed after the lock is released
+    List dropped;  // freed after the lock is released
     std::lock_guard lock(shard.mu);
     // Read before a write that has since ended: stale already.
     if (epoch < shard.epoch) return;
-    if (epoch > shard.epoch || shard.bytes + weight > shard_budget_) {
-      dropped.swap(shard.entries);
+    if (epoch > shard.epoch) {
+      shard.index.clear();
+      dropped.swap(shard.lru);
       shard.bytes = 0;
       shard.epoch = epoch;
     }
     // Two reads at one epoch return the same value: an existing entry stays.
-    auto [it, inserted] =
-        shard.entries.try_emplace(Key{std::string(repository), std::string(ref)}, std::move(value));
-    if (inserted) shard.bytes += weight;
+    if (shard.index.contains(key)) return;
+    while (shard.bytes + weight > shard_budget_) {
+      Entry& victim = shard.lru.back();
+      shard.index.erase(KeyView{victim.repository, victim.ref});
+      shard.bytes -= victim.weight;
+      dropped.splice(dropped.end(), shard.lru, std::prev(shard.lru.end()));
+    }
+    shard.lru.push_front(
+        Entry{std::string(repository), std::string(ref), std::move(value), weight});
+    const Entry& e = shard.lru.front();
+    shard.index.emplace(KeyView{e.repository, e.ref}, shard.lru.begin());
+    shard.bytes += weight;
   }
 
   // What the entries weigh in all, and how many there are (tests, metrics).
@@ -106,48 +123,45 @@ class EpochCache {
     size_t n = 0;
     for (const Shard& s : shards_) {
       std::lock_guard lock(s.mu);
-      n += s.entries.size();
+      n += s.index.size();
     }
     return n;
   }
 
  private:
-  // What an entry costs beyond its key and value: the map node and the shared
-  // value's control block, roughly.
+  // What an entry costs beyond its key and value: the list node, the index's node
+  // and the shared value's control block, roughly.
   static constexpr size_t kEntryOverhead = 256;
   static bool IsOdd(uint64_t epoch) { return (epoch & 1) != 0; }
 
-  struct Key {
+  struct Entry {
     std::string repository;
     std::string ref;
+    std::shared_ptr<const Value> value;
+    size_t weight;
   };
   struct KeyView {
     std::string_view repository;
     std::string_view ref;
   };
-  // Hashing and comparing both Key and KeyView, so that a lookup allocates nothing.
   struct KeyHash {
-    using is_transparent = void;
     size_t operator()(const KeyView& k) const { return HashKey(k.repository, k.ref); }
-    size_t operator()(const Key& k) const { return (*this)(KeyView{k.repository, k.ref}); }
   };
   struct KeyEq {
-    using is_transparent = void;
-    static KeyView View(const Key& k) { return {k.repository, k.ref}; }
-    static KeyView View(const KeyView& k) { return k; }
-    template <typename A, typename B>
-    bool operator()(const A& a, const B& b) const {
-      KeyView x = View(a), y = View(b);
-      return x.repository == y.repository && x.ref == y.ref;
+    bool operator()(const KeyView& a, const KeyView& b) const {
+      return a.repository == b.repository && a.ref == b.ref;
     }
   };
-  using Map =
-      std::unordered_map<Key, std::shared_ptr<const Value>, KeyHash, KeyEq>;
+  // Entries, most recently used first. List nodes never move, so the index keys on
+  // views of the strings in them: a lookup allocates nothing, a key is stored once.
+  using List = std::list<Entry>;
+  using Index = std::unordered_map<KeyView, typename List::iterator, KeyHash, KeyEq>;
 
   struct Shard {
     mutable std::mutex mu;
     uint64_t epoch = 0;  // every entry was read at this epoch
-    Map entries;
+    List lru;
+    Index index;
     size_t bytes = 0;
   };
 

@@ -80,6 +80,24 @@ TEST(ManifestCacheTest, MemoryCapIsRespected) {
   EXPECT_LE(cache.bytes(), kCap);
 }
 
+TEST(ManifestCacheTest, RecentlyUsedEntriesSurviveWhenFull) {
+  // Many more manifests than fit, one of them pulled between every two others: a full
+  // shard drops what was used least recently, never the entry pulled all along.
+  constexpr size_t kCap = 64 * 1024;
+  ManifestCache cache(kCap);
+  auto hot = Record("app", std::string(1024, 'h'));
+  cache.Insert("app", "hot", hot, 2);
+  for (int i = 0; i < 1000; ++i) {
+    cache.Insert("app", "t" + std::to_string(i),
+                 Record("app", std::string(1024, 'x') + std::to_string(i)), 2);
+    ASSERT_EQ(cache.Find("app", "hot", 2), hot) << "after " << i + 1 << " inserts";
+    ASSERT_LE(cache.bytes(), kCap);
+  }
+  // The cold ones rotate through: the latest is there, the earliest long gone.
+  EXPECT_NE(cache.Find("app", "t999", 2), nullptr);
+  EXPECT_EQ(cache.Find("app", "t0", 2), nullptr);
+}
+
 TEST(ManifestCacheTest, EntriesOfAnOlderEpochAreDroppedOnInsert) {
   ManifestCache cache(1 << 20);
   for (int i = 0; i < 100; ++i) {

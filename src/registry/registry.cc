@@ -419,8 +419,10 @@ Result<std::shared_ptr<const storage::ManifestRecord>> Registry::GetManifest(
   BERTH_RETURN_IF_ERROR(oci::ValidateRepositoryName(repo));
   // Read before the lookup: a result may be cached only under the epoch it started at.
   std::optional<uint64_t> epoch = manifests_.enabled() ? meta_.ReadEpoch() : std::nullopt;
-  auto rec = ref.is_digest() ? meta_.GetManifest(repo, ref.digest())
-                             : meta_.GetManifestByTag(repo, ref.tag());
+  // References are not read: a pull does not need them, and the cache then holds more
+  // manifests in the same memory.
+  auto rec = ref.is_digest() ? meta_.GetManifestForPull(repo, ref.digest())
+                             : meta_.GetManifestByTagForPull(repo, ref.tag());
   if (rec.ok()) {
     auto shared = std::make_shared<const storage::ManifestRecord>(std::move(rec).value());
     if (epoch) CacheManifest(repo, ref, shared, *epoch);

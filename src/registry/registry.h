@@ -194,8 +194,9 @@ class Registry {
   Result<size_t> SweepStaleUploads();
 
   // ---- manifests
-  // The manifest `ref` names, from the store; the manifest cache keeps it for the next
-  // pulls.
+  // The manifest `ref` names, as a pull serves it: from the store, without blob_refs
+  // and child_refs (empty; see MetadataStore::GetManifestForPull). The manifest cache
+  // keeps it for the next pulls.
   Result<std::shared_ptr<const storage::ManifestRecord>> GetManifest(std::string_view repo,
                                                                      const oci::Reference& ref);
   // The manifest `ref` names if the cache holds it as the store has it now, else null

@@ -41,10 +41,10 @@ Status Negotiate(const Request& req, std::string_view stored) {
 asio::awaitable<Response> Get(Ctx& ctx, Request& req, const RouteMatch& m,
                               const oci::Reference& ref) {
   // Most pulls are answered from the manifest cache, here on the I/O thread; a miss
-  // reads the store on the pool (which fills the cache).
+  // reads the store on the pool's read lane (which fills the cache).
   std::shared_ptr<const storage::ManifestRecord> rec = ctx.registry.CachedManifest(m.name, ref);
   if (rec == nullptr) {
-    auto got = co_await ctx.pool.Run([&] { return ctx.registry.GetManifest(m.name, ref); });
+    auto got = co_await ctx.pool.RunRead([&] { return ctx.registry.GetManifest(m.name, ref); });
     if (!got.ok()) co_return ErrorResponse(got.status());
     rec = std::move(got).value();
   }

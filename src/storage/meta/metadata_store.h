@@ -152,10 +152,11 @@ class MetadataStore {
   virtual Status Check() = 0;
 
   // The read epoch: what lets a cache above the store (registry/manifest_cache.h) tell
-  // whether what GetRepository, GetManifest and GetManifestByTag returned is still what
-  // they would return now. It is odd while a write that may change those reads is in
-  // progress, and the write makes it even again, with a new value, only once it has
-  // committed or rolled back. So if it reads the same even value before a read and
+  // whether what GetRepository, GetManifest and GetManifestByTag (and their ForPull
+  // forms) returned is still what they would return now. It is odd while a write that
+  // may change those reads is in progress, and the write makes it even again, with a
+  // new value, only once it has committed or rolled back. So if it reads the same even
+  // value before a read and
   // later, no such write started or ended in between and the read is still current.
   // Writes that change nothing those reads return (upload sessions, blob links, pull
   // times) may leave it alone. Never blocks; fine on an I/O thread.
@@ -226,6 +227,17 @@ class MetadataStore {
   // The manifest a tag points at, in one lookup.
   virtual Result<ManifestRecord> GetManifestByTag(std::string_view repository,
                                                   std::string_view tag) = 0;
+  // GetManifest and GetManifestByTag for a pull, which serves the bytes and never looks
+  // at the references: blob_refs and child_refs are left empty, sparing a lookup in
+  // another table each. The defaults read the whole record.
+  virtual Result<ManifestRecord> GetManifestForPull(std::string_view repository,
+                                                    const oci::Digest& digest) {
+    return GetManifest(repository, digest);
+  }
+  virtual Result<ManifestRecord> GetManifestByTagForPull(std::string_view repository,
+                                                         std::string_view tag) {
+    return GetManifestByTag(repository, tag);
+  }
   // Tags sorted ascending, strictly after `after`, at most `limit`.
   virtual Result<std::vector<std::string>> ListTags(std::string_view repository,
                                                     std::string_view after, size_t limit) = 0;

@@ -543,6 +543,31 @@ TEST_P(MetadataStoreConformance, PutAndGetManifestRoundTrip) {
   }
 }
 
+TEST_P(MetadataStoreConformance, PullReadsReturnWhatTheFullReadsDo) {
+  REPO("app");
+  oci::Digest layer = AddBlob(store(), "app", "layer");
+  ManifestRecord m = Image("app", "{\"pull\":1}", {layer});
+  m.subject = D("some subject");
+  ASSERT_OK(store().PutManifest(m, "v1"));
+
+  for (auto got : {store().GetManifestForPull("app", m.digest),
+                   store().GetManifestByTagForPull("app", "v1")}) {
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(got->repository, "app");
+    EXPECT_EQ(got->digest, m.digest);
+    EXPECT_EQ(got->bytes, m.bytes);
+    EXPECT_EQ(got->size, m.size);
+    EXPECT_EQ(got->media_type, kImageType);
+    EXPECT_EQ(got->pushed_at_ms, m.pushed_at_ms);
+    EXPECT_EQ(got->subject, m.subject);
+  }
+  // The same errors as GetManifest and GetManifestByTag.
+  EXPECT_CODE(store().GetManifestForPull("nope/missing", m.digest), Code::kNameUnknown);
+  EXPECT_CODE(store().GetManifestByTagForPull("nope/missing", "v1"), Code::kNameUnknown);
+  EXPECT_CODE(store().GetManifestForPull("app", D("nothing")), Code::kManifestUnknown);
+  EXPECT_CODE(store().GetManifestByTagForPull("app", "v2"), Code::kManifestUnknown);
+}
+
 TEST_P(MetadataStoreConformance, ManifestWithoutSubjectOrTag) {
   REPO("app");
   ManifestRecord m = Image("app", "{\"bare\":true}", {});

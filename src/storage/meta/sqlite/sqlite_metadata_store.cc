@@ -475,6 +475,11 @@ Result<int64_t> RepoId(Conn& c, std::string_view repo) {
   "  WHERE c.repo_id = m.repo_id AND c.index_digest = m.digest), "                     \
   "m.image_size"
 
+// BERTH_MANIFEST_COLUMNS for a pull: no references (NULL reads as an empty list).
+#define BERTH_MANIFEST_PULL_COLUMNS                                                    \
+  "m.digest, m.media_type, m.artifact_type, m.bytes, m.size, m.pushed_at, m.subject, " \
+  "m.annotations, NULL, NULL, m.image_size"
+
 // The columns ReadImageRow expects (a listing: no bytes, no references).
 #define BERTH_IMAGE_COLUMNS                                                                  \
   "m.digest, m.media_type, m.artifact_type, m.size, m.pushed_at, m.subject, m.annotations, " \
@@ -1168,40 +1173,37 @@ class SqliteMetadataStore final : public MetadataStore {
     return outcome;
   }
 
+  // The queries of GetManifest and GetManifestByTag with the columns `columns`.
+#define BERTH_MANIFEST_BY_DIGEST(columns)                                   \
+  "SELECT m.repo_id IS NOT NULL, " columns " FROM repositories r "          \
+  "LEFT JOIN manifests m ON m.repo_id = r.id AND m.digest = ?2 "           \
+  "WHERE r.name = ?1"
+#define BERTH_MANIFEST_BY_TAG(columns)                                      \
+  "SELECT m.repo_id IS NOT NULL, " columns " FROM repositories r "          \
+  "LEFT JOIN tags t ON t.repo_id = r.id AND t.tag = ?2 "                   \
+  "LEFT JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest " \
+  "WHERE r.name = ?1"
+
   Result<ManifestRecord> GetManifest(std::string_view repository,
                                      const oci::Digest& digest) override {
-    return Read(false, [&](Conn& c) -> Result<ManifestRecord> {
-      BERTH_ASSIGN_OR_RETURN(
-          Stmt s,
-          c.Prepare("SELECT m.repo_id IS NOT NULL, " BERTH_MANIFEST_COLUMNS " FROM repositories r "
-                    "LEFT JOIN manifests m ON m.repo_id = r.id AND m.digest = ?2 "
-                    "WHERE r.name = ?1"));
-      s.BindText(1, repository).BindText(2, digest.str());
-      BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
-      if (!row) return NameUnknown(repository);
-      if (s.Int(0) == 0) return ManifestUnknown(repository, digest);
-      return ReadManifestRow(s, 1, repository);
-    });
+    return ReadManifest(BERTH_MANIFEST_BY_DIGEST(BERTH_MANIFEST_COLUMNS), repository, digest);
   }
-
+  Result<ManifestRecord> GetManifestForPull(std::string_view repository,
+                                            const oci::Digest& digest) override {
+    return ReadManifest(BERTH_MANIFEST_BY_DIGEST(BERTH_MANIFEST_PULL_COLUMNS), repository,
+                        digest);
+  }
+  // One indexed query on the hot path (pull by tag).
   Result<ManifestRecord> GetManifestByTag(std::string_view repository,
                                           std::string_view tag) override {
-    // One indexed query on the hot path (pull by tag).
-    return Read(false, [&](Conn& c) -> Result<ManifestRecord> {
-      BERTH_ASSIGN_OR_RETURN(
-          Stmt s,
-          c.Prepare("SELECT m.repo_id IS NOT NULL, " BERTH_MANIFEST_COLUMNS " FROM repositories r "
-                    "LEFT JOIN tags t ON t.repo_id = r.id AND t.tag = ?2 "
-                    "LEFT JOIN manifests m ON m.repo_id = t.repo_id "
-                    "AND m.digest = t.digest "
-                    "WHERE r.name = ?1"));
-      s.BindText(1, repository).BindText(2, tag);
-      BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
-      if (!row) return NameUnknown(repository);
-      if (s.Int(0) == 0) return TagUnknown(repository, tag);
-      return ReadManifestRow(s, 1, repository);
-    });
+    return ReadManifest(BERTH_MANIFEST_BY_TAG(BERTH_MANIFEST_COLUMNS), repository, tag);
   }
+  Result<ManifestRecord> GetManifestByTagForPull(std::string_view repository,
+                                                 std::string_view tag) override {
+    return ReadManifest(BERTH_MANIFEST_BY_TAG(BERTH_MANIFEST_PULL_COLUMNS), repository, tag);
+  }
+#undef BERTH_MANIFEST_BY_DIGEST
+#undef BERTH_MANIFEST_BY_TAG
 
   Result<std::vector<std::string>> ListTags(std::string_view repository, std::string_view after,
                                             size_t limit) override {
@@ -1533,6 +1535,29 @@ class SqliteMetadataStore final : public MetadataStore {
     return result;
   }
 
+  // Runs `sql` (a BERTH_MANIFEST_BY_* query: a literal, as Conn::Prepare needs) for
+  // `ref`, a digest or a tag.
+  template <typename Ref>
+  Result<ManifestRecord> ReadManifest(std::string_view sql, std::string_view repository,
+                                      const Ref& ref) {
+    return Read(false, [&](Conn& c) -> Result<ManifestRecord> {
+      BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare(sql));
+      s.BindText(1, repository).BindText(2, RefText(ref));
+      BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return NameUnknown(repository);
+      if (s.Int(0) == 0) return RefUnknown(repository, ref);
+      return ReadManifestRow(s, 1, repository);
+    });
+  }
+  static std::string_view RefText(const oci::Digest& d) { return d.str(); }
+  static std::string_view RefText(std::string_view tag) { return tag; }
+  static Status RefUnknown(std::string_view repo, const oci::Digest& d) {
+    return ManifestUnknown(repo, d);
+  }
+  static Status RefUnknown(std::string_view repo, std::string_view tag) {
+    return TagUnknown(repo, tag);
+  }
+
   // ---- writes: group commit (see the top of the file).
 
   // Whether a write may change what GetRepository, GetManifest and GetManifestByTag
@@ -1645,6 +1670,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
 #undef BERTH_SELECT_UPLOADS
 #undef BERTH_MANIFEST_COLUMNS
+#undef BERTH_MANIFEST_PULL_COLUMNS
 #undef BERTH_IMAGE_COLUMNS
 #undef BERTH_REPOSITORY_COLUMNS
 

@@ -400,6 +400,21 @@ TEST_F(SqliteMetadataStoreTest, ReadEpochIsOddWhileAWriteIsInProgress) {
   EXPECT_EQ(*store_->ReadEpoch(), before + 2);
 }
 
+TEST_F(SqliteMetadataStoreTest, PullReadsSkipReferences) {
+  // A pull serves the bytes only: the references (a lookup in another table each) are
+  // not read, while the full reads still return them.
+  ASSERT_TRUE(store_->CreateRepository({"app", kT0}).ok());
+  ManifestRecord m = Push("app", "one", "v1");
+  for (auto got : {store_->GetManifestForPull("app", m.digest),
+                   store_->GetManifestByTagForPull("app", "v1")}) {
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(got->bytes, m.bytes);
+    EXPECT_TRUE(got->blob_refs.empty());
+    EXPECT_TRUE(got->child_refs.empty());
+  }
+  EXPECT_EQ(store_->GetManifestByTag("app", "v1")->blob_refs, m.blob_refs);
+}
+
 TEST_F(SqliteMetadataStoreTest, HotPathQueriesUseIndexes) {
   // The same statements the store runs on the hot path, checked against the schema
   // the migrations create: no full scans.
