@@ -27,6 +27,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -61,15 +62,35 @@ class BlockingPool {
   void Stop();
 
  private:
+  // A task runs in two steps so the lane can tell a worker that is about to look at
+  // the queue again (between the two) from one that may stay busy for long.
   struct TaskBase {
     virtual ~TaskBase() = default;
-    virtual void Run() = 0;
+    virtual void Execute() = 0;   // the blocking work
+    virtual void Complete() = 0;  // hands the result back to the caller's executor
   };
-  template <typename T>
+  template <typename Handler, typename F, typename Executor>
   struct Task final : TaskBase {
-    explicit Task(T t) : t(std::move(t)) {}
-    void Run() override { t(); }
-    T t;
+    using R = std::invoke_result_t<F>;
+    Task(Handler h, F f, Executor ex) : handler(std::move(h)), fn(std::move(f)), ex(ex) {}
+    void Execute() override {
+      try {
+        result.emplace(fn());
+      } catch (...) {
+        error = std::current_exception();
+      }
+    }
+    void Complete() override {
+      boost::asio::post(ex, [handler = std::move(handler), error = error,
+                             result = std::move(result)]() mutable {
+        std::move(handler)(error, std::move(result));
+      });
+    }
+    Handler handler;
+    F fn;
+    Executor ex;
+    std::exception_ptr error;
+    std::optional<R> result;
   };
 
   // A queue and the workers that drain it.
@@ -91,6 +112,11 @@ class BlockingPool {
     std::deque<std::unique_ptr<TaskBase>> queue_;
     std::vector<Worker*> idle_;  // a stack: the most recently idle worker is woken first
     std::vector<std::unique_ptr<Worker>> workers_;
+    std::condition_variable all_idle_;  // construction waits until every worker is idle
+    // Workers between a task's Execute and their next look at the queue: a task they
+    // will pick up needs no wake-up (without this, a caller that resumes and submits
+    // again before its worker is back would wake a second worker for nothing).
+    std::atomic<size_t> finishing_{0};
     bool stopping_ = false;
   };
 
@@ -114,24 +140,11 @@ class BlockingPool {
 
   template <typename Handler, typename F>
   static void Submit(Lane& lane, Handler handler, F fn) {
-    using R = std::invoke_result_t<F>;
     // Keeps the caller's io_context from running out of work while the task is away.
     auto ex = boost::asio::prefer(boost::asio::get_associated_executor(handler),
                                   boost::asio::execution::outstanding_work.tracked);
-    auto task = [handler = std::move(handler), fn = std::move(fn), ex]() mutable {
-      std::exception_ptr error;
-      std::optional<R> result;
-      try {
-        result.emplace(fn());
-      } catch (...) {
-        error = std::current_exception();
-      }
-      boost::asio::post(ex, [handler = std::move(handler), error,
-                             result = std::move(result)]() mutable {
-        std::move(handler)(error, std::move(result));
-      });
-    };
-    lane.Enqueue(std::make_unique<Task<decltype(task)>>(std::move(task)));
+    lane.Enqueue(std::make_unique<Task<Handler, F, decltype(ex)>>(std::move(handler),
+                                                                  std::move(fn), ex));
   }
 
   std::unique_ptr<Lane> main_;
