@@ -6,10 +6,11 @@
 #include "cli/admin.h"
 #include "cli/bench.h"
 #include "cli/client.h"
+#include "cli/run_app.h"
 #include "cli/serve.h"
 
 int main(int argc, char** argv) {
-  if (argc > 1 && std::string_view(argv[1]) == "serve") berth::cli::ExecServerBinary(argc, argv);
+  if (argc > 1 && std::string_view(argv[1]) == "serve") berth::cli::ExecServerBinary(argv);
   CLI::App app{"Berth: an OCI / Amazon ECR compatible container registry and client"};
   app.set_version_flag("--version", "berth 0.1.0");
   app.require_subcommand(1);
@@ -17,11 +18,5 @@ int main(int argc, char** argv) {
   berth::cli::AddAdminCommand(app);
   berth::cli::AddBenchCommand(app);
   berth::cli::AddClientCommands(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc >= 100 ? 2 : rc;  // CLI11 usage errors (100+) exit 2, see docs/client.md
-  }
-  return 0;
+  return berth::cli::RunApp(app, argc, argv);
 }

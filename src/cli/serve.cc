@@ -27,6 +27,7 @@
 #include "auth/identity_store.h"
 #include "auth/token.h"
 #include "auth/crypto.h"
+#include "cli/run_app.h"
 #include "config/config.h"
 #include "http/blocking.h"
 #include "http/server.h"
@@ -285,25 +286,17 @@ int ServeMain(int argc, char** argv) {
   CLI::App app{"Run the registry (OCI distribution API and ECR API)", name};
   app.set_version_flag("--version", "berth 0.1.0");
   ConfigureServeCommand(app);
-  try {
-    app.parse(static_cast<int>(args.size()), args.data());
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc >= 100 ? 2 : rc;
-  }
-  return 0;
+  return RunApp(app, static_cast<int>(args.size()), args.data());
 }
 
-void ExecServerBinary(int argc, char** argv) {
+void ExecServerBinary(char** argv) {
   if (const char* v = std::getenv("BERTH_SERVE_IN_PROCESS"); v != nullptr && *v != '\0') return;
   std::error_code ec;
   std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) return;
   std::filesystem::path server = self.parent_path() / "berth-serve";
   if (::access(server.c_str(), X_OK) != 0) return;  // not installed: serve in this process
-  std::vector<char*> args(argv, argv + argc);
-  args.push_back(nullptr);
-  ::execv(server.c_str(), args.data());
+  ::execv(server.c_str(), argv);  // argv[argc] is null, as execv needs
   // execv only returns on failure; serving in this process still works.
 }
 

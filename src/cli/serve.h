@@ -22,7 +22,8 @@ void ConfigureServeCommand(CLI::App& cmd);
 int ServeMain(int argc, char** argv);
 
 // If `berth-serve` sits next to this executable and BERTH_SERVE_IN_PROCESS is unset,
-// replaces this process with it, passing argv unchanged. Returns only if it did not.
-void ExecServerBinary(int argc, char** argv);
+// replaces this process with it, passing argv (null-terminated, as main gets it)
+// unchanged. Returns only if it did not.
+void ExecServerBinary(char** argv);
 
 }  // namespace berth::cli

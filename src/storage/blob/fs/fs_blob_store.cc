@@ -101,8 +101,6 @@ Status UploadUnknown(std::string_view id) {
                 std::string(id.substr(0, 64)));
 }
 
-constexpr size_t kDirectAlign = kIoAlign;
-
 Status EmptyDigest() { return Status(Code::kDigestInvalid, "empty digest"); }
 
 class FsBlobReader final : public BlobReader {
@@ -133,7 +131,7 @@ class FsBlobReader final : public BlobReader {
   uint64_t size_;
 };
 
-bool IsAligned(uint64_t v) { return v % kDirectAlign == 0; }
+bool IsAligned(uint64_t v) { return v % kIoAlign == 0; }
 
 // Appends to an upload file.
 //
@@ -191,15 +189,13 @@ class FsBlobWriter final : public BlobWriter {
   }
 
  private:
-  static constexpr size_t kStageBytes = 1 << 20;
-
   FsBlobWriter(UniqueFd fd, uint64_t size) : fd_(std::move(fd)), size_(size), written_(size) {}
 
   Status WriteAll(std::span<const char> data) {
     while (!data.empty()) {
       if (direct_ && stage_len_ == 0 && IsAligned(reinterpret_cast<uintptr_t>(data.data())) &&
-          data.size() >= kDirectAlign) {
-        size_t n = data.size() - data.size() % kDirectAlign;
+          data.size() >= kIoAlign) {
+        size_t n = data.size() - data.size() % kIoAlign;
         BERTH_RETURN_IF_ERROR(PwriteAll(data.data(), n));
         size_ += n;
         data = data.subspan(n);
@@ -211,13 +207,13 @@ class FsBlobWriter final : public BlobWriter {
         size_ += data.size();
         return Status::Ok();
       }
-      if (!stage_) stage_ = IoBuffer(kStageBytes);
-      size_t n = std::min(kStageBytes - stage_len_, data.size());
+      if (!stage_) stage_ = IoBuffer(kIoBlock);
+      size_t n = std::min(kIoBlock - stage_len_, data.size());
       std::memcpy(stage_.data() + stage_len_, data.data(), n);
       stage_len_ += n;
       size_ += n;
       data = data.subspan(n);
-      if (stage_len_ == kStageBytes) BERTH_RETURN_IF_ERROR(FlushStage(/*all=*/false));
+      if (stage_len_ == kIoBlock) BERTH_RETURN_IF_ERROR(FlushStage(/*all=*/false));
     }
     return Status::Ok();
   }
@@ -225,10 +221,10 @@ class FsBlobWriter final : public BlobWriter {
   // Switches the descriptor to O_DIRECT, first reading back the partial block at the
   // end of the file. Stays buffered when the file system refuses O_DIRECT.
   Status EnterDirectMode() {
-    uint64_t block = size_ - size_ % kDirectAlign;
+    uint64_t block = size_ - size_ % kIoAlign;
     size_t partial = static_cast<size_t>(size_ - block);
     if (partial > 0) {
-      stage_ = IoBuffer(kStageBytes);
+      stage_ = IoBuffer(kIoBlock);
       size_t got = 0;
       while (got < partial) {
         ssize_t n = ::pread(fd_.get(), stage_.data() + got, partial - got,
@@ -253,7 +249,7 @@ class FsBlobWriter final : public BlobWriter {
   // through the page cache. Keeps the tail staged otherwise.
   Status FlushStage(bool all) {
     if (stage_len_ == 0) return Status::Ok();
-    size_t whole = direct_ ? stage_len_ - stage_len_ % kDirectAlign : stage_len_;
+    size_t whole = direct_ ? stage_len_ - stage_len_ % kIoAlign : stage_len_;
     if (whole > 0) {
       BERTH_RETURN_IF_ERROR(PwriteAll(stage_.data(), whole));
       std::memmove(stage_.data(), stage_.data() + whole, stage_len_ - whole);
