@@ -63,6 +63,12 @@ class Hasher {
   DigestAlgorithm algorithm() const { return alg_; }
   // Digest of everything fed so far; the hasher can continue to be updated afterwards.
   Digest Peek() const;
+  // The hash state after size() bytes, as text that Restore turns back into a Hasher
+  // which continues exactly where this one is (on another node, after a restart):
+  // about 200 bytes, independent of the host's byte order.
+  std::string SaveState() const;
+  // kCorruption when `state` is not something SaveState wrote.
+  static Result<Hasher> Restore(std::string_view state);
 
  private:
   struct Ctx;

@@ -155,3 +155,49 @@ TEST(Digest, UsableAsHashKeyAndOrderedByString) {
 
 }  // namespace
 }  // namespace berth::oci
+
+namespace berth::oci {
+namespace {
+
+// An upload's hash travels between requests and nodes as text: a hasher restored
+// from SaveState at any byte boundary must finish with the digest of the whole.
+TEST(HasherStateTest, RestoredHasherContinuesAtEveryBoundary) {
+  std::string data;
+  for (int i = 0; i < 1000; ++i) data += static_cast<char>((i * 131) % 251);
+  for (auto alg : {DigestAlgorithm::kSha256, DigestAlgorithm::kSha512}) {
+    Digest want = Digest::Of(data, alg);
+    for (size_t cut : {size_t{0}, size_t{1}, size_t{55}, size_t{63}, size_t{64}, size_t{65},
+                       size_t{127}, size_t{128}, size_t{129}, size_t{999}, data.size()}) {
+      Hasher first(alg);
+      first.Update(std::string_view(data).substr(0, cut));
+      std::string state = first.SaveState();
+      auto restored = Hasher::Restore(state);
+      ASSERT_TRUE(restored.ok()) << restored.status().ToString() << " " << state;
+      EXPECT_EQ(restored->size(), cut);
+      EXPECT_EQ(restored->algorithm(), alg);
+      restored->Update(std::string_view(data).substr(cut));
+      EXPECT_EQ(restored->Peek(), want) << "cut at " << cut;
+    }
+  }
+}
+
+TEST(HasherStateTest, RestoreRejectsForeignOrDamagedState) {
+  Hasher h;
+  h.Update(std::string_view("hello"));
+  std::string good = h.SaveState();
+  EXPECT_TRUE(Hasher::Restore(good).ok());
+  for (std::string bad : {std::string(), std::string("sha256"), std::string("md5;v1;0;;;;"),
+                          good.substr(0, good.size() - 2), "sha256;v2" + good.substr(9),
+                          good + "00"}) {
+    auto r = Hasher::Restore(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) EXPECT_TRUE(r.status().Is(Code::kCorruption));
+  }
+  // The byte count must agree with the bit counter inside the state.
+  std::string lying = good;
+  lying.replace(lying.find(";5;"), 3, ";6;");
+  EXPECT_FALSE(Hasher::Restore(lying).ok());
+}
+
+}  // namespace
+}  // namespace berth::oci
