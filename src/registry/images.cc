@@ -82,7 +82,8 @@ Result<storage::ManifestRecord> Registry::GetImageManifest(std::string_view acco
 Result<storage::RemovedTag> Registry::UntagImage(std::string_view account, std::string_view repo,
                                                  std::string_view tag) {
   BERTH_RETURN_IF_ERROR(GetRepository(account, repo).status());
-  auto removed = meta_.RemoveTag(repo, tag);
+  // ECR: untagging an image's last tag deletes the image (unless a list holds it).
+  auto removed = meta_.RemoveTag(repo, tag, {.delete_untagged_manifest = true});
   if (!removed.ok()) {
     if (IsMissingManifest(removed.status())) return ImageNotFound(repo, account, tag);
     if (removed.status().Is(Code::kNameUnknown)) return RepositoryNotFound(repo, account);
@@ -96,8 +97,14 @@ Result<std::vector<std::string>> Registry::DeleteImage(std::string_view account,
                                                        const oci::Digest& digest) {
   BERTH_RETURN_IF_ERROR(GetRepository(account, repo).status());
   // The tags are read first only to report them; the deletion itself is one transaction.
-  auto tags = meta_.TagsOf(repo, digest);
-  if (!tags.ok()) return RecordStorageError(tags.status());
+  std::vector<std::string> tags;
+  for (std::string after;;) {
+    auto page = meta_.TagsOf(repo, digest, after, 1000);
+    if (!page.ok()) return RecordStorageError(page.status());
+    tags.insert(tags.end(), page->begin(), page->end());
+    if (page->size() < 1000) break;
+    after = tags.back();
+  }
   Status st = meta_.DeleteManifest(repo, digest);
   if (IsMissingManifest(st)) return ImageNotFound(repo, account, digest.str());
   if (st.Is(Code::kManifestReferenced)) {

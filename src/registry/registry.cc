@@ -48,27 +48,66 @@ void UploadAppender::Hash(std::span<const char> data) { hasher_->Update(data); }
 
 Status UploadAppender::Append(std::span<const char> data) {
   if (!write_error_.ok()) return write_error_;
-  Status st = writer_->Write(data);
+  Status st = KeepLease();
+  if (st.ok()) st = writer_->Write(data);
   if (!st.ok()) write_error_ = registry_->RecordStorageError(st);
   return write_error_;
+}
+
+Status UploadAppender::KeepLease() {
+  int64_t now = registry_->clock_.NowMillis();
+  int64_t ttl = registry_->options_.upload_lease_ms;
+  if (now - lease_renewed_ms_ < ttl / 3) return {};
+  auto rec = registry_->meta_.LeaseUpload(id_, token_, now, ttl);
+  if (!rec.ok()) {
+    if (rec.status().Is(Code::kAborted) || rec.status().Is(Code::kUploadUnknown)) {
+      return Status(Code::kRangeInvalid,
+                    "upload " + id_ + " was taken over by another request while this one stalled",
+                    rec.status().detail());
+    }
+    return rec.status();
+  }
+  if (rec->offset != start_offset_) {
+    return Status(Code::kRangeInvalid, "upload " + id_ + " moved on while this request stalled",
+                  std::to_string(rec->offset));
+  }
+  lease_renewed_ms_ = now;
+  return {};
 }
 
 uint64_t UploadAppender::offset() const { return writer_->size(); }
 
 Result<uint64_t> UploadAppender::Finish() {
   finished_ = true;
-  Status st = writer_->Close();
-  uint64_t offset = writer_->size();
-  // On a failed write the file may hold bytes the hasher has not seen: drop the hash
-  // state so the next append rebuilds it from the bytes on disk.
-  bool consistent = st.ok() && write_error_.ok() && hasher_->size() == offset;
-  // Record the offset before releasing the upload, so that whoever waits for it
-  // (WaitUntilIdle) reads the new offset.
-  Status upd = st.ok() ? registry_->meta_.UpdateUpload(id_, offset, registry_->clock_.NowMillis())
-                       : st;
-  registry_->ReleaseHash(id_, consistent && upd.ok() ? std::move(hasher_) : nullptr);
-  BERTH_RETURN_IF_ERROR(registry_->RecordStorageError(upd));
+  Registry& reg = *registry_;
+  auto cursor = writer_->Close();
+  // Record only a state where the hash has seen exactly the bytes the store holds: the
+  // next writer continues from it. Otherwise (a write failed half-way) the offset stays
+  // where it was; the bytes after it are discarded by the next append.
+  uint64_t offset = start_offset_;
+  Status st = cursor.status();
+  if (st.ok() && hasher_->size() == cursor->size) {
+    storage::UploadProgress progress;
+    progress.offset = cursor->size;
+    progress.hash_state = hasher_->SaveState();
+    progress.blob_state = cursor->state;
+    progress.updated_at_ms = reg.clock_.NowMillis();
+    st = reg.meta_.AdvanceUpload(id_, token_, start_offset_, progress);
+    if (st.ok()) offset = cursor->size;
+  } else {
+    (void)reg.meta_.ReleaseUpload(id_, token_);
+  }
+  if (!st.ok() && !st.Is(Code::kRangeInvalid)) {
+    (void)reg.meta_.ReleaseUpload(id_, token_);
+    st = reg.RecordStorageError(st);
+  }
+  reg.MarkBusy(id_, false);
   if (!write_error_.ok()) return write_error_;
+  BERTH_RETURN_IF_ERROR(st);
+  if (hasher_->size() != offset) {
+    return Status(Code::kRangeInvalid, "upload " + id_ + " could not record what was written",
+                  std::to_string(offset));
+  }
   return offset;
 }
 
@@ -77,6 +116,7 @@ Result<uint64_t> UploadAppender::Finish() {
 Registry::Registry(storage::BlobStore& blobs, storage::MetadataStore& meta, const Clock& clock,
                    Options options)
     : blobs_(blobs),
+      node_token_(storage::NewUploadId()),
       meta_(meta),
       clock_(clock),
       options_(options),
@@ -90,7 +130,16 @@ Status Registry::RecordStorageError(Status st) {
   return st;
 }
 
-Status Registry::CheckReady() { return RecordStorageError(meta_.Check()); }
+Status Registry::CheckReady() {
+  Status meta = meta_.Check();
+  Status blobs = blobs_.Check();
+  if (meta.ok() && blobs.ok()) return {};
+  // One message naming each backend that failed, for /readyz and the log.
+  std::string what;
+  if (!meta.ok()) what = "metadata store: " + meta.message();
+  if (!blobs.ok()) what += (what.empty() ? "" : "; ") + std::string("blob store: ") + blobs.message();
+  return RecordStorageError(Status(Code::kUnavailable, what));
+}
 
 Result<std::vector<std::string>> Registry::Catalog(std::string_view after, size_t limit,
                                                    std::string_view account) {
@@ -198,15 +247,13 @@ Result<storage::UploadRecord> Registry::StartUpload(std::string_view repo) {
   rec.repository = std::string(repo);
   rec.created_at_ms = rec.updated_at_ms = clock_.NowMillis();
   // Bytes first, then the session that points at them.
-  BERTH_RETURN_IF_ERROR(RecordStorageError(blobs_.CreateUpload(rec.id)));
+  auto cursor = blobs_.CreateUpload(rec.id);
+  if (!cursor.ok()) return RecordStorageError(cursor.status());
+  rec.blob_state = cursor->state;
   Status st = meta_.CreateUpload(rec);
   if (!st.ok()) {
-    (void)blobs_.DeleteUpload(rec.id);
+    (void)blobs_.DeleteUpload(rec.id, *cursor);
     return RecordStorageError(st);
-  }
-  {
-    std::lock_guard lock(mu_);
-    hashes_[rec.id].hasher = std::make_unique<oci::Hasher>();
   }
   stats_.uploads_in_progress.fetch_add(1, std::memory_order_relaxed);
   return rec;
@@ -236,138 +283,163 @@ Result<storage::UploadRecord> Registry::GetUpload(std::string_view repo, std::st
   return rec;
 }
 
-Result<std::unique_ptr<oci::Hasher>> Registry::RehashUpload(std::string_view id, uint64_t size,
+Result<std::unique_ptr<oci::Hasher>> Registry::SessionHasher(const storage::UploadRecord& rec,
                                                             oci::DigestAlgorithm alg) {
-  auto hasher = std::make_unique<oci::Hasher>(alg);
-  if (size == 0) return hasher;
-  BERTH_ASSIGN_OR_RETURN(auto reader, blobs_.OpenUpload(id));
-  std::vector<char> buf(1 << 20);
-  uint64_t off = 0;
-  while (off < size) {
-    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - off));
-    BERTH_ASSIGN_OR_RETURN(size_t n, reader->ReadAt(off, std::span<char>(buf.data(), want)));
-    if (n == 0) return Status::Corruption("upload " + std::string(id) + " is shorter than recorded");
-    hasher->Update(std::span<const char>(buf.data(), n));
-    off += n;
+  if (rec.hash_state.empty()) {
+    if (rec.offset == 0) return std::make_unique<oci::Hasher>(alg);
+    // Sessions from before hash states were recorded cannot be continued.
+    return Status(Code::kUploadInvalid,
+                  "upload " + rec.id + " has no recorded hash state (it was started by an "
+                  "older berth); start the upload again");
   }
-  return hasher;
+  auto restored = oci::Hasher::Restore(rec.hash_state);
+  if (!restored.ok()) return RecordStorageError(restored.status());
+  if (restored->size() != rec.offset) {
+    return RecordStorageError(Status::Corruption(
+        "upload " + rec.id + ": hash state covers " + std::to_string(restored->size()) +
+        " bytes but the session records " + std::to_string(rec.offset)));
+  }
+  return std::make_unique<oci::Hasher>(std::move(restored).value());
 }
 
-void Registry::ReleaseHash(const std::string& id, std::unique_ptr<oci::Hasher> hasher) {
+Result<oci::Digest> Registry::RehashUpload(const storage::UploadRecord& rec,
+                                           oci::DigestAlgorithm alg) {
+  oci::Hasher hasher(alg);
+  if (rec.offset == 0) return hasher.Peek();
+  auto reader = blobs_.OpenUpload(rec.id, {rec.offset, rec.blob_state});
+  if (!reader.ok()) {
+    if (reader.status().Is(Code::kUnsupported)) {
+      return Status(Code::kUnsupported,
+                    "this registry verifies chunked uploads with " +
+                        std::string(oci::AlgorithmName(oci::DigestAlgorithm::kSha256)) +
+                        "; upload " + std::string(oci::AlgorithmName(alg)) +
+                        " blobs in one request (POST with ?digest=)");
+    }
+    return RecordStorageError(reader.status());
+  }
+  std::vector<char> buf(1 << 20);
+  uint64_t off = 0;
+  while (off < rec.offset) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), rec.offset - off));
+    auto n = (*reader)->ReadAt(off, std::span<char>(buf.data(), want));
+    if (!n.ok()) return RecordStorageError(n.status());
+    if (*n == 0) {
+      return RecordStorageError(
+          Status::Corruption("upload " + rec.id + " is shorter than recorded"));
+    }
+    hasher.Update(std::span<const char>(buf.data(), *n));
+    off += *n;
+  }
+  return hasher.Peek();
+}
+
+Result<storage::UploadRecord> Registry::LeaseUpload(const storage::UploadRecord& rec,
+                                                    const std::string& token) {
+  auto leased = meta_.LeaseUpload(rec.id, token, clock_.NowMillis(), options_.upload_lease_ms);
+  if (!leased.ok()) {
+    if (leased.status().Is(Code::kAborted)) {
+      return Status(Code::kRangeInvalid,
+                    "another request is writing to upload " + rec.id + "; send chunks in order",
+                    leased.status().detail());
+    }
+    if (leased.status().Is(Code::kUploadUnknown)) return UploadNotFound(rec.id);
+    return RecordStorageError(leased.status());
+  }
+  return leased;
+}
+
+void Registry::MarkBusy(const std::string& id, bool busy) {
   {
     std::lock_guard lock(mu_);
-    auto it = hashes_.find(id);
-    if (it == hashes_.end()) return;  // cancelled or completed meanwhile
-    it->second.busy = false;
-    it->second.hasher = std::move(hasher);
+    if (busy) {
+      ++busy_[id];
+      return;
+    }
+    auto it = busy_.find(id);
+    if (it != busy_.end() && --it->second <= 0) busy_.erase(it);
   }
   idle_cv_.notify_all();
 }
 
 void Registry::WaitUntilIdle(const std::string& id) {
   std::unique_lock lock(mu_);
-  idle_cv_.wait_for(lock, std::chrono::seconds(10), [&] {
-    auto it = hashes_.find(id);
-    return it == hashes_.end() || !it->second.busy;
-  });
+  idle_cv_.wait_for(lock, std::chrono::seconds(10), [&] { return !busy_.contains(id); });
 }
 
-Result<std::unique_ptr<UploadAppender>> Registry::BeginAppend(std::string_view repo,
-                                                               std::string_view id,
-                                                               std::optional<uint64_t> start) {
-  BERTH_ASSIGN_OR_RETURN(storage::UploadRecord rec, GetUpload(repo, id));
-  if (start && *start != rec.offset) {
+Result<std::unique_ptr<UploadAppender>> Registry::BeginAppend(
+    std::string_view repo, std::string_view id, std::optional<uint64_t> start,
+    std::optional<oci::DigestAlgorithm> algorithm) {
+  BERTH_ASSIGN_OR_RETURN(storage::UploadRecord found, GetUpload(repo, id));
+  if (start && *start != found.offset) {
     return Status(Code::kRangeInvalid,
                   "chunk starts at byte " + std::to_string(*start) + " but the upload has " +
-                      std::to_string(rec.offset) +
+                      std::to_string(found.offset) +
                       " bytes; send the next chunk from the current offset (see the Range "
                       "header of GET on the upload)",
-                  std::to_string(rec.offset));
+                  std::to_string(found.offset));
   }
-  std::unique_ptr<oci::Hasher> hasher;
-  {
-    std::lock_guard lock(mu_);
-    HashState& hs = hashes_[rec.id];
-    if (hs.busy) {
-      return Status(Code::kRangeInvalid,
-                    "another request is writing to upload " + rec.id + "; send chunks in order",
-                    std::to_string(rec.offset));
-    }
-    hs.busy = true;
-    hasher = std::move(hs.hasher);
-  }
+  std::string token = storage::NewUploadId();
+  BERTH_ASSIGN_OR_RETURN(storage::UploadRecord rec, LeaseUpload(found, token));
   auto fail = [&](Status st) -> Status {
-    ReleaseHash(rec.id, std::move(hasher));
-    return RecordStorageError(std::move(st));
+    (void)meta_.ReleaseUpload(rec.id, token);
+    return st;
   };
-  if (hasher == nullptr || hasher->size() != rec.offset) {
-    auto rebuilt = RehashUpload(rec.id, rec.offset, oci::DigestAlgorithm::kSha256);
-    if (!rebuilt.ok()) return fail(rebuilt.status());
-    hasher = std::move(rebuilt).value();
+  if (rec.offset != found.offset) {
+    // Another writer recorded bytes between our read and our lease.
+    return fail(Status(Code::kRangeInvalid,
+                       "upload " + rec.id + " moved on to " + std::to_string(rec.offset) +
+                           " bytes; send the next chunk from there",
+                       std::to_string(rec.offset)));
   }
-  auto writer = blobs_.AppendUpload(rec.id, rec.offset);
+  auto hasher = SessionHasher(rec, algorithm.value_or(oci::DigestAlgorithm::kSha256));
+  if (!hasher.ok()) return fail(hasher.status());
+  auto writer = blobs_.AppendUpload(rec.id, {rec.offset, rec.blob_state});
   if (!writer.ok()) {
-    if (writer.status().Is(Code::kRangeInvalid)) {
-      // The file holds bytes the metadata never recorded (a crash mid-request): they were
-      // never acknowledged, so the client resends them; refuse rather than guess.
-      return fail(Status(Code::kRangeInvalid,
-                         "upload " + rec.id + " is inconsistent; restart the upload",
-                         std::to_string(rec.offset)));
-    }
-    return fail(writer.status());
+    if (writer.status().Is(Code::kUploadUnknown)) return fail(UploadNotFound(rec.id));
+    return fail(RecordStorageError(writer.status()));
   }
+  MarkBusy(rec.id, true);
   auto app = std::unique_ptr<UploadAppender>(new UploadAppender());
   app->registry_ = this;
   app->id_ = rec.id;
+  app->token_ = std::move(token);
+  app->start_offset_ = rec.offset;
+  app->lease_renewed_ms_ = clock_.NowMillis();
   app->writer_ = std::move(writer).value();
-  app->hasher_ = std::move(hasher);
+  app->hasher_ = std::move(hasher).value();
   return app;
 }
 
 Result<storage::BlobRecord> Registry::CompleteUpload(std::string_view repo, std::string_view id,
                                                      const oci::Digest& digest) {
-  BERTH_ASSIGN_OR_RETURN(storage::UploadRecord rec, GetUpload(repo, id));
-  std::unique_ptr<oci::Hasher> hasher;
-  {
-    std::lock_guard lock(mu_);
-    HashState& hs = hashes_[rec.id];
-    if (hs.busy) {
-      return Status(Code::kRangeInvalid,
-                    "another request is writing to upload " + rec.id, std::to_string(rec.offset));
-    }
-    hs.busy = true;
-    hasher = std::move(hs.hasher);
+  BERTH_ASSIGN_OR_RETURN(storage::UploadRecord found, GetUpload(repo, id));
+  std::string token = storage::NewUploadId();
+  BERTH_ASSIGN_OR_RETURN(storage::UploadRecord rec, LeaseUpload(found, token));
+  auto fail = [&](Status st) -> Status {
+    (void)meta_.ReleaseUpload(rec.id, token);
+    return st;
+  };
+  oci::Digest actual;
+  auto hasher = SessionHasher(rec, digest.algorithm());
+  if (!hasher.ok()) return fail(hasher.status());
+  if ((*hasher)->algorithm() == digest.algorithm()) {
+    actual = (*hasher)->Peek();
+  } else {
+    auto rehashed = RehashUpload(rec, digest.algorithm());
+    if (!rehashed.ok()) return fail(rehashed.status());
+    actual = *rehashed;
   }
-  if (hasher == nullptr || hasher->size() != rec.offset ||
-      hasher->algorithm() != digest.algorithm()) {
-    auto rebuilt = RehashUpload(rec.id, rec.offset, digest.algorithm());
-    if (!rebuilt.ok()) {
-      ReleaseHash(rec.id, nullptr);
-      return RecordStorageError(rebuilt.status());
-    }
-    hasher = std::move(rebuilt).value();
-  }
-  oci::Digest actual = hasher->Peek();
   if (actual != digest) {
-    ReleaseHash(rec.id, std::move(hasher));
-    return Status(Code::kDigestInvalid,
-                  "the uploaded content has digest " + actual.str() + " (" +
-                      std::to_string(rec.offset) + " bytes), not " + digest.str(),
-                  digest.str());
+    return fail(Status(Code::kDigestInvalid,
+                       "the uploaded content has digest " + actual.str() + " (" +
+                           std::to_string(rec.offset) + " bytes), not " + digest.str(),
+                       digest.str()));
   }
   // Bytes durable and in place first; then the metadata that makes them visible.
-  Status st = blobs_.CommitUpload(rec.id, digest);
-  if (!st.ok()) {
-    ReleaseHash(rec.id, nullptr);
-    return RecordStorageError(st);
-  }
+  Status st = blobs_.CommitUpload(rec.id, {rec.offset, rec.blob_state}, digest);
+  if (!st.ok()) return fail(RecordStorageError(st));
   storage::BlobRecord blob{digest, rec.offset, clock_.NowMillis()};
   st = meta_.CommitBlob(repo, blob, rec.id);
-  {
-    std::lock_guard lock(mu_);
-    hashes_.erase(rec.id);
-  }
-  idle_cv_.notify_all();
   BERTH_RETURN_IF_ERROR(RecordStorageError(st));
   stats_.uploads_in_progress.fetch_sub(1, std::memory_order_relaxed);
   return blob;
@@ -377,35 +449,46 @@ Status Registry::CancelUpload(std::string_view repo, std::string_view id) {
   BERTH_ASSIGN_OR_RETURN(storage::UploadRecord rec, GetUpload(repo, id));
   // Metadata first: once the session is gone nobody can reach the bytes.
   BERTH_RETURN_IF_ERROR(RecordStorageError(meta_.DeleteUpload(rec.id)));
-  {
-    std::lock_guard lock(mu_);
-    hashes_.erase(rec.id);
-  }
-  Status st = blobs_.DeleteUpload(rec.id);
+  Status st = blobs_.DeleteUpload(rec.id, storage::UploadCursor{rec.offset, rec.blob_state});
   if (!st.ok() && !st.Is(Code::kUploadUnknown)) return RecordStorageError(st);
   stats_.uploads_in_progress.fetch_sub(1, std::memory_order_relaxed);
   return {};
 }
 
 Result<size_t> Registry::SweepStaleUploads() {
-  int64_t cutoff = clock_.NowMillis() - options_.upload_expiry_ms;
+  int64_t now = clock_.NowMillis();
+  // One node at a time sweeps; the others skip this round.
+  auto mine = meta_.AcquireLease("job/upload-sweep", node_token_, now, options_.job_lease_ms);
+  if (!mine.ok()) return RecordStorageError(mine.status());
+  if (!*mine) return size_t{0};
+  int64_t cutoff = now - options_.upload_expiry_ms;
   size_t removed = 0;
   while (true) {
     BERTH_ASSIGN_OR_RETURN(auto stale, meta_.ListStaleUploads(cutoff, 256));
     if (stale.empty()) break;
+    size_t skipped = 0;
     for (const auto& up : stale) {
-      {
-        std::lock_guard lock(mu_);
-        auto it = hashes_.find(up.id);
-        if (it != hashes_.end() && it->second.busy) continue;  // being written right now
-        hashes_.erase(up.id);
+      // Take the session's lease before removing it, so that a request that resumes it
+      // at this moment (on any node) either wins and keeps it, or finds it gone.
+      auto leased = meta_.LeaseUpload(up.id, node_token_, now, options_.upload_lease_ms);
+      if (!leased.ok()) {
+        if (leased.status().Is(Code::kAborted) || leased.status().Is(Code::kUploadUnknown)) {
+          ++skipped;  // being written right now, or already gone
+          continue;
+        }
+        return RecordStorageError(leased.status());
+      }
+      if (leased->updated_at_ms >= cutoff) {
+        (void)meta_.ReleaseUpload(up.id, node_token_);  // best effort: it expires anyway
+        ++skipped;  // it moved on since it was listed
+        continue;
       }
       BERTH_RETURN_IF_ERROR(RecordStorageError(meta_.DeleteUpload(up.id)));
-      Status st = blobs_.DeleteUpload(up.id);
+      Status st = blobs_.DeleteUpload(up.id, storage::UploadCursor{up.offset, up.blob_state});
       if (!st.ok() && !st.Is(Code::kUploadUnknown)) return RecordStorageError(st);
       ++removed;
     }
-    if (stale.size() < 256) break;
+    if (stale.size() < 256 || skipped == stale.size()) break;
   }
   stats_.uploads_expired.fetch_add(removed, std::memory_order_relaxed);
   stats_.uploads_in_progress.fetch_sub(static_cast<int64_t>(removed), std::memory_order_relaxed);
@@ -608,7 +691,18 @@ std::shared_ptr<const std::vector<std::string>> Registry::CachedTags(std::string
 Result<std::string> Registry::Referrers(std::string_view repo, const oci::Digest& subject,
                                         std::string_view artifact_type) {
   BERTH_RETURN_IF_ERROR(RequireRepository(repo));
-  BERTH_ASSIGN_OR_RETURN(auto refs, meta_.ListReferrers(repo, subject, artifact_type));
+  // The OCI referrers response is one index; it is built from keyset pages and capped
+  // (a subject with more referrers than that is a misuse, and the index must fit a
+  // manifest-sized response).
+  constexpr size_t kPage = 1000, kMaxReferrers = 10000;
+  std::vector<storage::ManifestRecord> refs;
+  for (std::string after;;) {
+    BERTH_ASSIGN_OR_RETURN(auto page,
+                           meta_.ListReferrers(repo, subject, artifact_type, after, kPage));
+    for (auto& r : page) refs.push_back(std::move(r));
+    if (page.size() < kPage || refs.size() >= kMaxReferrers) break;
+    after = refs.back().digest.str();
+  }
   json::array manifests;
   for (const auto& r : refs) {
     json::object d;

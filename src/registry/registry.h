@@ -48,8 +48,14 @@ struct Options {
   // Pulls waiting for FlushPulls beyond this many are not recorded. Default: 100000.
   size_t max_pending_pulls = 100000;
   // Memory for manifests cached for pulls (see manifest_cache.h); 0 = no cache.
-  // Default: 32 MiB.
+  // Default: 32 MiB. Caches work only over a store that publishes a read epoch.
   size_t manifest_cache_bytes = 32 * 1024 * 1024;
+  // How long a writer holds an upload session without writing before another request
+  // (on any node) may take it over; renewed while bytes flow. Default: 30 s.
+  int64_t upload_lease_ms = 30 * 1000;
+  // How long a node holds a periodic job (the upload sweep) before another node may
+  // take it over; nodes run each job one at a time. Default: 5 min.
+  int64_t job_lease_ms = 5 * 60 * 1000;
 };
 
 // Most resource tags a repository may carry (as on ECR).
@@ -65,9 +71,12 @@ struct RegistryStats {
 class Registry;
 
 // Appends one request's bytes to an upload session, hashing as it goes.
-// Obtained from Registry::BeginAppend; Finish (off the I/O thread) records the new
-// offset. If the appender is destroyed without Finish, the bytes written are still
-// recorded (so a client can resume), by the destructor — which may then block.
+// Obtained from Registry::BeginAppend, which leases the session in the metadata store
+// (one writer at a time, across nodes). Finish (off the I/O thread) makes the bytes
+// durable and records, by compare-and-set, the new offset with the hash state and the
+// blob store's cursor, so the next request may continue on any node without
+// re-reading anything. If the appender is destroyed without Finish, the bytes written
+// are still recorded (so a client can resume), by the destructor — which may then block.
 class UploadAppender {
  public:
   ~UploadAppender();
@@ -89,8 +98,14 @@ class UploadAppender {
  private:
   friend class Registry;
   UploadAppender() = default;
+  // Renews the lease when a third of it has passed.
+  Status KeepLease();
+
   Registry* registry_ = nullptr;
   std::string id_;
+  std::string token_;           // the lease this appender holds
+  uint64_t start_offset_ = 0;   // the offset the lease was taken at
+  int64_t lease_renewed_ms_ = 0;
   std::unique_ptr<storage::BlobWriter> writer_;
   std::unique_ptr<oci::Hasher> hasher_;
   bool finished_ = false;
@@ -124,6 +139,8 @@ class Registry {
 
   const Options& options() const { return options_; }
   RegistryStats& stats() { return stats_; }
+  // OK when both stores answer; otherwise kUnavailable naming each one that does not
+  // (for /readyz).
   Status CheckReady();
 
   // ---- repositories
@@ -182,8 +199,11 @@ class Registry {
   Result<storage::UploadRecord> GetUpload(std::string_view repo, std::string_view id);
   // Opens the session for appending at `start` (nullopt = at the current offset).
   // kRangeInvalid when `start` is not the current offset or another request is writing.
-  Result<std::unique_ptr<UploadAppender>> BeginAppend(std::string_view repo, std::string_view id,
-                                                      std::optional<uint64_t> start);
+  // `algorithm`: the digest algorithm the client announced (a monolithic upload's
+  // ?digest=); it picks the hash of a session that has no bytes yet. Default sha256.
+  Result<std::unique_ptr<UploadAppender>> BeginAppend(
+      std::string_view repo, std::string_view id, std::optional<uint64_t> start,
+      std::optional<oci::DigestAlgorithm> algorithm = std::nullopt);
   // Verifies `digest` against the bytes received, commits the blob durably, links it
   // into the repository and ends the session. kDigestInvalid on mismatch (the session
   // is kept, so the client may retry), kSizeInvalid for an empty upload with a non-empty digest.
@@ -267,15 +287,18 @@ class Registry {
 
  private:
   friend class UploadAppender;
-  struct HashState {
-    std::unique_ptr<oci::Hasher> hasher;  // null while an appender holds it
-    bool busy = false;
-  };
-  // Rebuilds a hash over the upload's first `size` bytes (after a restart, or on
-  // another node: the byte offset is authoritative).
-  Result<std::unique_ptr<oci::Hasher>> RehashUpload(std::string_view id, uint64_t size,
-                                                    oci::DigestAlgorithm alg);
-  void ReleaseHash(const std::string& id, std::unique_ptr<oci::Hasher> hasher);
+  // The session's hash as recorded (a fresh one of `alg` before the first byte).
+  // kUploadInvalid when the session has bytes but no usable hash state.
+  Result<std::unique_ptr<oci::Hasher>> SessionHasher(const storage::UploadRecord& rec,
+                                                     oci::DigestAlgorithm alg);
+  // Hashes the upload's bytes with `alg` by reading them back: only for a digest of
+  // another algorithm than the session's, and only where the blob store can read an
+  // upload in progress.
+  Result<oci::Digest> RehashUpload(const storage::UploadRecord& rec, oci::DigestAlgorithm alg);
+  // Takes the session's lease for a new writer; kRangeInvalid while another holds it.
+  Result<storage::UploadRecord> LeaseUpload(const storage::UploadRecord& rec,
+                                            const std::string& token);
+  void MarkBusy(const std::string& id, bool busy);
   Status RecordStorageError(Status st);
   Status RepositoryNotFound(std::string_view name, std::string_view account) const;
   // The repository a /v2 push goes to, created now under create_on_push.
@@ -296,6 +319,8 @@ class Registry {
   void ApplyPendingPulls(std::vector<storage::ImageRecord>& images);
 
   storage::BlobStore& blobs_;
+  // This process's name in job leases (random per Registry).
+  const std::string node_token_;
   storage::MetadataStore& meta_;
   const Clock& clock_;
   Options options_;
@@ -303,14 +328,15 @@ class Registry {
   ManifestCache manifests_;
   TagPageCache tag_pages_;
 
-  // Waits (bounded) until no request is appending to upload `id`, so that a status
-  // query or the next chunk sees the offset the previous request recorded — a client
-  // whose connection died may ask before the server has noticed.
+  // Waits (bounded) until no request of this node is appending to upload `id`, so that
+  // a status query or the next chunk sees the offset the previous request recorded — a
+  // client whose connection died may ask before the server has noticed. (Across nodes
+  // the lease decides; this only spares a same-node client a spurious refusal.)
   void WaitUntilIdle(const std::string& id);
 
   std::mutex mu_;
   std::condition_variable idle_cv_;
-  std::unordered_map<std::string, HashState> hashes_;  // guarded by mu_
+  std::unordered_map<std::string, int> busy_;  // appenders per upload id; guarded by mu_
 
   // (repository, digest) -> latest pull not yet written. Looked up by views: RecordPull
   // runs on every manifest GET and should not copy the key to find it.

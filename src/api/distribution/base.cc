@@ -50,7 +50,7 @@ asio::awaitable<Response> HandleReadyz(Ctx& ctx, Request& req) {
     res.body = "ready\n";
   } else {
     res.status = status::service_unavailable;
-    res.body = "not ready: metadata store unavailable\n";
+    res.body = "not ready: " + st.message() + "\n";
   }
   co_return res;
 }

@@ -143,8 +143,10 @@ asio::awaitable<Status> StreamBody(Ctx& ctx, Request& req, registry::UploadAppen
 // half-way, so a client can resume from what arrived.
 asio::awaitable<Result<uint64_t>> AppendBody(Ctx& ctx, Request& req, const std::string& name,
                                              const std::string& id,
-                                             std::optional<uint64_t> start) {
-  auto app = co_await ctx.pool.Run([&] { return ctx.registry.BeginAppend(name, id, start); });
+                                             std::optional<uint64_t> start,
+                                             std::optional<oci::DigestAlgorithm> algorithm = {}) {
+  auto app = co_await ctx.pool.Run(
+      [&] { return ctx.registry.BeginAppend(name, id, start, algorithm); });
   if (!app.ok()) co_return app.status();
   Status streamed = co_await StreamBody(ctx, req, **app);
   // One hop for both: Finish records the offset, and releasing the appender may block
@@ -207,7 +209,7 @@ asio::awaitable<Response> HandleUploadStart(Ctx& ctx, Request& req, const RouteM
   if (!digest) co_return UploadAccepted(m.name, up->id, 0);
 
   // Monolithic upload: the whole blob is this request's body.
-  auto offset = co_await AppendBody(ctx, req, m.name, up->id, 0);
+  auto offset = co_await AppendBody(ctx, req, m.name, up->id, 0, digest->algorithm());
   Result<storage::BlobRecord> blob = offset.status();
   if (offset.ok()) {
     blob = co_await ctx.pool.Run(
@@ -257,7 +259,8 @@ asio::awaitable<Response> HandleUpload(Ctx& ctx, Request& req, const RouteMatch&
       if (!len || *len > 0) {
         auto start = ChunkStart(req);
         if (!start.ok()) co_return ErrorResponse(start.status());
-        auto offset = co_await AppendBody(ctx, req, m.name, m.ref, *start);
+        auto offset =
+            co_await AppendBody(ctx, req, m.name, m.ref, *start, digest->algorithm());
         if (!offset.ok()) co_return ErrorResponse(offset.status());
       }
       auto blob = co_await ctx.pool.Run(

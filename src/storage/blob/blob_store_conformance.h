@@ -27,8 +27,15 @@ struct BlobStoreBackend {
   std::string name;  // a valid GoogleTest name: letters, digits, '_'
   // Opens a fresh, empty store. `scratch` is a new empty directory owned by the test
   // (removed after it) that a local backend may use as its root; a remote backend
-  // should use a fresh prefix or bucket instead.
+  // should use a fresh prefix or bucket derived from it instead. Called again with the
+  // same `scratch`, it must open another instance over the same storage: that is how
+  // the suite plays a second node continuing an upload.
   std::function<Result<std::unique_ptr<BlobStore>>(const std::filesystem::path& scratch)> open;
+  // Removes what `open` created outside `scratch` (a bucket); may be empty.
+  std::function<void(const std::filesystem::path& scratch)> cleanup;
+  // Why the backend cannot run here (a remote service that is not configured), or ""
+  // when it can; the suite's tests are then skipped with that message. May be empty.
+  std::function<std::string()> skip_reason;
 };
 
 inline void PrintTo(const BlobStoreBackend& backend, std::ostream* os) { *os << backend.name; }
@@ -43,11 +50,14 @@ class BlobStoreConformance : public ::testing::TestWithParam<BlobStoreBackend> {
   void TearDown() override;
 
   BlobStore& store() { return *store_; }
+  // Another instance over the same storage (another node).
+  BlobStore& other_node();
   const std::filesystem::path& scratch() const { return scratch_; }
 
  private:
   std::filesystem::path scratch_;
   std::unique_ptr<BlobStore> store_;
+  std::unique_ptr<BlobStore> other_;
 };
 
 }  // namespace berth::storage::testing

@@ -120,10 +120,18 @@ struct PutManifestOutcome {
   bool tag_unchanged = false;     // the tag already pointed at this manifest
 };
 
+// Options of RemoveTag.
+struct RemoveTagOptions {
+  // Also remove the manifest when no other tag points at it and no index in the
+  // repository lists it, in the same transaction (the registry decides when: ECR's
+  // untagging of an image's last tag deletes the image, /v2 tag deletion does not).
+  bool delete_untagged_manifest = false;
+};
+
 // What RemoveTag removed.
 struct RemovedTag {
   oci::Digest digest;             // the manifest the tag pointed at
-  bool manifest_deleted = false;  // it was the manifest's last tag, so the manifest went too
+  bool manifest_deleted = false;  // delete_untagged_manifest applied: the manifest went too
 };
 
 // A pull of a manifest, as recorded (in batches) for ECR's lastRecordedPullTime.
@@ -139,6 +147,23 @@ struct UploadRecord {
   uint64_t offset = 0;  // bytes accepted so far (authoritative)
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
+  // The resumable hash over the first `offset` bytes (oci::Hasher::SaveState), so
+  // that no node re-reads the bytes received so far; empty before the first byte.
+  std::string hash_state;
+  // The blob store's UploadCursor::state for `offset` bytes, verbatim (text, no NUL).
+  std::string blob_state;
+  // The writer that holds the session (see LeaseUpload); empty when nobody does.
+  std::string lease_token;
+  int64_t lease_expires_ms = 0;
+};
+
+// What an append made durable, recorded by AdvanceUpload.
+struct UploadProgress {
+  uint64_t offset = 0;
+  std::string hash_state;
+  std::string blob_state;
+  int64_t updated_at_ms = 0;
+  bool release = true;  // also give up the lease
 };
 
 class MetadataStore {
@@ -241,23 +266,29 @@ class MetadataStore {
   // Tags sorted ascending, strictly after `after`, at most `limit`.
   virtual Result<std::vector<std::string>> ListTags(std::string_view repository,
                                                     std::string_view after, size_t limit) = 0;
-  // Tags pointing at `digest`, sorted.
+  // Tags pointing at `digest`, sorted, strictly after `after`, at most `limit`.
   virtual Result<std::vector<std::string>> TagsOf(std::string_view repository,
-                                                  const oci::Digest& digest) = 0;
+                                                  const oci::Digest& digest,
+                                                  std::string_view after, size_t limit) = 0;
   // Removes only the tag. kManifestUnknown when absent.
   virtual Status DeleteTag(std::string_view repository, std::string_view tag) = 0;
   // Removes the manifest, its tags and its reference rows. kManifestReferenced (detail =
   // the referencing index digest) while an index in the repository lists it as a child.
   virtual Status DeleteManifest(std::string_view repository, const oci::Digest& digest) = 0;
   // Manifests in `repository` whose subject is `subject`, optionally only those with the
-  // given artifact type; without bytes. Sorted by digest.
+  // given artifact type; without bytes. Sorted by digest, strictly after `after`, at
+  // most `limit`.
   virtual Result<std::vector<ManifestRecord>> ListReferrers(std::string_view repository,
                                                             const oci::Digest& subject,
-                                                            std::string_view artifact_type) = 0;
-  // Removes `tag` and, when it was the last tag of its manifest and no index in the
-  // repository lists that manifest, the manifest too (ECR: untagging an image's last
-  // tag deletes the image), in one transaction. kManifestUnknown when the tag is absent.
-  virtual Result<RemovedTag> RemoveTag(std::string_view repository, std::string_view tag) = 0;
+                                                            std::string_view artifact_type,
+                                                            std::string_view after,
+                                                            size_t limit) = 0;
+  // Removes `tag` and reports the manifest it pointed at; with
+  // options.delete_untagged_manifest, also that manifest when it is left without tags
+  // and unlisted by any index, in the same transaction. kManifestUnknown when the tag
+  // is absent.
+  virtual Result<RemovedTag> RemoveTag(std::string_view repository, std::string_view tag,
+                                       const RemoveTagOptions& options) = 0;
 
   // ---- image listings (ECR views of manifests)
   // Manifests of `repository` with their tags and last pull, sorted by digest, strictly
@@ -271,14 +302,41 @@ class MetadataStore {
   virtual Status RecordPulls(const std::vector<PullRecord>& pulls) = 0;
 
   // ---- upload sessions
+  // Any node may continue a session: its offset, hash state and blob cursor are here,
+  // and the one writer at a time is chosen by a lease, not by node-local locks.
   virtual Status CreateUpload(const UploadRecord& upload) = 0;
   virtual Result<UploadRecord> GetUpload(std::string_view id) = 0;
-  // Sets offset and updated_at; kUploadUnknown when absent.
-  virtual Status UpdateUpload(std::string_view id, uint64_t offset, int64_t updated_at_ms) = 0;
+  // Takes the session for writing under `token` until `now_ms + ttl_ms`, and returns it
+  // as it is. Succeeds when nobody holds it, the holder's lease expired before `now_ms`,
+  // or `token` already holds it (which renews it). kAborted (detail = the offset) while
+  // another token holds a live lease; kUploadUnknown when absent.
+  virtual Result<UploadRecord> LeaseUpload(std::string_view id, std::string_view token,
+                                           int64_t now_ms, int64_t ttl_ms) = 0;
+  // Compare-and-set: records `progress` only if `token` holds the lease and the offset
+  // is still `expected_offset`. kRangeInvalid (detail = the offset) otherwise — another
+  // writer took over; kUploadUnknown when absent.
+  virtual Status AdvanceUpload(std::string_view id, std::string_view token,
+                               uint64_t expected_offset, const UploadProgress& progress) = 0;
+  // Gives up the lease if `token` holds it; nothing otherwise.
+  virtual Status ReleaseUpload(std::string_view id, std::string_view token) = 0;
   virtual Status DeleteUpload(std::string_view id) = 0;
   // Sessions not updated since `updated_before_ms`, oldest first, at most `limit`.
   virtual Result<std::vector<UploadRecord>> ListStaleUploads(int64_t updated_before_ms,
                                                              size_t limit) = 0;
+
+  // ---- shared settings and leases (what every node must agree on: no node-local state)
+  // Registry-wide values by name (the token-signing key, the download-URL secret, the
+  // identities document). kNotFound when unset.
+  virtual Result<std::string> GetSetting(std::string_view name) = 0;
+  // Compare-and-set: sets `name` to `value` only if its current value is `expected`
+  // (nullopt = unset). kAborted when it is not (someone else changed it first).
+  virtual Status SwapSetting(std::string_view name, const std::optional<std::string>& expected,
+                             std::string_view value) = 0;
+  // A named lease for a periodic job, so one node at a time runs it: true when `token`
+  // holds `name` until now_ms + ttl_ms (taken because free or expired, or renewed),
+  // false while another token holds it.
+  virtual Result<bool> AcquireLease(std::string_view name, std::string_view token,
+                                    int64_t now_ms, int64_t ttl_ms) = 0;
 };
 
 }  // namespace berth::storage

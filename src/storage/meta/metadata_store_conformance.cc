@@ -59,6 +59,18 @@ const Status& StatusOf(const Result<T>& r) {
 
 oci::Digest D(std::string_view content) { return oci::Digest::Of(content); }
 
+// ECR's untagging: the image goes with its last tag.
+const RemoveTagOptions kUntagDeletesImage{.delete_untagged_manifest = true};
+
+// Moves an upload to `offset` as a writer does: lease, compare-and-set, release.
+Status AdvanceTo(MetadataStore& s, std::string_view id, uint64_t offset, int64_t now) {
+  BERTH_ASSIGN_OR_RETURN(UploadRecord u, s.LeaseUpload(id, "advance-to", now, 60'000));
+  UploadProgress p;
+  p.offset = offset;
+  p.updated_at_ms = now;
+  return s.AdvanceUpload(id, "advance-to", u.offset, p);
+}
+
 std::vector<oci::Digest> Sorted(std::vector<oci::Digest> v) {
   std::sort(v.begin(), v.end());
   return v;
@@ -155,10 +167,10 @@ TEST_P(MetadataStoreConformance, MissingRepositoryIsNameUnknown) {
   EXPECT_CODE(store().GetManifest("nope/missing", d), Code::kNameUnknown);
   EXPECT_CODE(store().GetManifestByTag("nope/missing", "latest"), Code::kNameUnknown);
   EXPECT_CODE(store().ListTags("nope/missing", "", 10), Code::kNameUnknown);
-  EXPECT_CODE(store().TagsOf("nope/missing", d), Code::kNameUnknown);
+  EXPECT_CODE(store().TagsOf("nope/missing", d, "", 1000), Code::kNameUnknown);
   EXPECT_CODE(store().DeleteTag("nope/missing", "latest"), Code::kNameUnknown);
   EXPECT_CODE(store().DeleteManifest("nope/missing", d), Code::kNameUnknown);
-  EXPECT_CODE(store().ListReferrers("nope/missing", d, ""), Code::kNameUnknown);
+  EXPECT_CODE(store().ListReferrers("nope/missing", d, "", "", 1000), Code::kNameUnknown);
   EXPECT_CODE(store().CreateUpload(Upload(NewUploadId(), "nope/missing", 0, kT0)),
               Code::kNameUnknown);
   auto put = store().PutManifest(Image("nope/missing", "{}", {}), "");
@@ -170,7 +182,7 @@ TEST_P(MetadataStoreConformance, MissingRepositoryIsNameUnknown) {
   EXPECT_CODE(store().DeleteRepositoryPolicy("nope/missing"), Code::kNameUnknown);
   EXPECT_CODE(store().UpdateRepositoryTags("nope/missing", {{"k", "v"}}, {}, 50),
               Code::kNameUnknown);
-  EXPECT_CODE(store().RemoveTag("nope/missing", "latest"), Code::kNameUnknown);
+  EXPECT_CODE(store().RemoveTag("nope/missing", "latest", kUntagDeletesImage), Code::kNameUnknown);
   EXPECT_CODE(store().ListImages("nope/missing", TagFilter::kAny, "", 10), Code::kNameUnknown);
   EXPECT_CODE(store().GetImage("nope/missing", d), Code::kNameUnknown);
   // Recording a pull of something gone is not an error.
@@ -491,7 +503,7 @@ TEST_P(MetadataStoreConformance, CommitBlobDeletesTheUploadSession) {
   std::string other = NewUploadId();
   ASSERT_OK(store().CreateUpload(Upload(id, "a", 0, kT0)));
   ASSERT_OK(store().CreateUpload(Upload(other, "a", 0, kT0)));
-  ASSERT_OK(store().UpdateUpload(id, 4, kT0 + 1));
+  ASSERT_OK(AdvanceTo(store(), id, 4, kT0 + 1));
   ASSERT_OK(store().CommitBlob("a", {D("data"), 4, kT0}, id));
   EXPECT_CODE(store().GetUpload(id), Code::kUploadUnknown);
   EXPECT_TRUE(store().GetUpload(other).ok());
@@ -578,7 +590,7 @@ TEST_P(MetadataStoreConformance, ManifestWithoutSubjectOrTag) {
   EXPECT_EQ(got->artifact_type, "");
   EXPECT_EQ(got->annotations_json, "{}");
   EXPECT_TRUE(store().ListTags("app", "", 10)->empty());
-  EXPECT_TRUE(store().TagsOf("app", m.digest)->empty());
+  EXPECT_TRUE(store().TagsOf("app", m.digest, "", 1000)->empty());
 }
 
 TEST_P(MetadataStoreConformance, MissingManifestIsManifestUnknown) {
@@ -650,7 +662,7 @@ TEST_P(MetadataStoreConformance, RePutOfTheSameManifestIsIdempotent) {
   EXPECT_EQ(got->bytes, m.bytes);
   EXPECT_EQ(got->pushed_at_ms, kT0);  // the first push is kept
   EXPECT_EQ(got->blob_refs, Sorted(m.blob_refs));
-  EXPECT_EQ(*store().TagsOf("app", m.digest), (Strings{"v1", "v2"}));
+  EXPECT_EQ(*store().TagsOf("app", m.digest, "", 1000), (Strings{"v1", "v2"}));
   // The stored references are those of the first push (same digest, same bytes).
   ManifestRecord more_refs = m;
   more_refs.blob_refs.push_back(AddBlob(store(), "app", "an extra blob"));
@@ -687,8 +699,8 @@ TEST_P(MetadataStoreConformance, TagMovesAtomically) {
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got->digest, v2.digest);
   EXPECT_EQ(got->bytes, v2.bytes);
-  EXPECT_TRUE(store().TagsOf("app", v1.digest)->empty());
-  EXPECT_EQ(*store().TagsOf("app", v2.digest), (Strings{"latest"}));
+  EXPECT_TRUE(store().TagsOf("app", v1.digest, "", 1000)->empty());
+  EXPECT_EQ(*store().TagsOf("app", v2.digest, "", 1000), (Strings{"latest"}));
   // The old manifest remains, untagged.
   EXPECT_TRUE(store().GetManifest("app", v1.digest).ok());
   EXPECT_EQ(*store().ListTags("app", "", 10), (Strings{"latest"}));
@@ -709,7 +721,7 @@ TEST_P(MetadataStoreConformance, TagsAreSortedAndPaginated) {
   EXPECT_TRUE(store().ListTags("app", "v1.2-rc", 2)->empty());
   EXPECT_TRUE(store().ListTags("app", "", 0)->empty());
   EXPECT_EQ(*store().ListTags("app", "m", 1), (Strings{"v1.10"}));  // `after` need not exist
-  EXPECT_EQ(*store().TagsOf("app", m.digest), all);
+  EXPECT_EQ(*store().TagsOf("app", m.digest, "", 1000), all);
 }
 
 TEST_P(MetadataStoreConformance, TagsOfListsOnlyThatManifestsTags) {
@@ -718,9 +730,9 @@ TEST_P(MetadataStoreConformance, TagsOfListsOnlyThatManifestsTags) {
   ManifestRecord b = PushImage(store(), "app", "b", "b1");
   ASSERT_OK(store().PutManifest(a, "a-1"));
   ASSERT_OK(store().PutManifest(b, "b0"));
-  EXPECT_EQ(*store().TagsOf("app", a.digest), (Strings{"a-1", "z-a"}));
-  EXPECT_EQ(*store().TagsOf("app", b.digest), (Strings{"b0", "b1"}));
-  EXPECT_TRUE(store().TagsOf("app", D("unknown"))->empty());
+  EXPECT_EQ(*store().TagsOf("app", a.digest, "", 1000), (Strings{"a-1", "z-a"}));
+  EXPECT_EQ(*store().TagsOf("app", b.digest, "", 1000), (Strings{"b0", "b1"}));
+  EXPECT_TRUE(store().TagsOf("app", D("unknown"), "", 1000)->empty());
 }
 
 TEST_P(MetadataStoreConformance, DeleteTagKeepsTheManifest) {
@@ -1018,12 +1030,12 @@ TEST_P(MetadataStoreConformance, RemoveTagDeletesAnImageWithItsLastTag) {
   REPO("app");
   ManifestRecord m = PushImage(store(), "app", "img", "v1");
   ASSERT_OK(store().PutManifest(m, "v2"));
-  auto first = store().RemoveTag("app", "v1");
+  auto first = store().RemoveTag("app", "v1", kUntagDeletesImage);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(first->digest, m.digest);
   EXPECT_FALSE(first->manifest_deleted);  // v2 keeps it
   EXPECT_TRUE(store().GetManifest("app", m.digest).ok());
-  auto last = store().RemoveTag("app", "v2");
+  auto last = store().RemoveTag("app", "v2", kUntagDeletesImage);
   ASSERT_TRUE(last.ok());
   EXPECT_TRUE(last->manifest_deleted);
   EXPECT_CODE(store().GetManifest("app", m.digest), Code::kManifestUnknown);
@@ -1032,7 +1044,7 @@ TEST_P(MetadataStoreConformance, RemoveTagDeletesAnImageWithItsLastTag) {
   EXPECT_TRUE(store().GetLinkedBlob("app", m.blob_refs[0]).ok());
   ASSERT_OK(store().PutManifest(m, "v3"));
   EXPECT_EQ(store().GetManifest("app", m.digest)->blob_refs, Sorted(m.blob_refs));
-  EXPECT_CODE(store().RemoveTag("app", "v1"), Code::kManifestUnknown);
+  EXPECT_CODE(store().RemoveTag("app", "v1", kUntagDeletesImage), Code::kManifestUnknown);
 }
 
 TEST_P(MetadataStoreConformance, RemoveTagKeepsAnImageAnIndexLists) {
@@ -1040,13 +1052,13 @@ TEST_P(MetadataStoreConformance, RemoveTagKeepsAnImageAnIndexLists) {
   ManifestRecord child = PushImage(store(), "app", "child", "child-tag");
   ManifestRecord index = Index("app", "{\"index\":\"keeps\"}", {child.digest});
   ASSERT_OK(store().PutManifest(index, "list"));
-  auto removed = store().RemoveTag("app", "child-tag");
+  auto removed = store().RemoveTag("app", "child-tag", kUntagDeletesImage);
   ASSERT_TRUE(removed.ok());
   EXPECT_FALSE(removed->manifest_deleted);
   EXPECT_TRUE(store().GetManifest("app", child.digest).ok());
-  EXPECT_TRUE(store().TagsOf("app", child.digest)->empty());
+  EXPECT_TRUE(store().TagsOf("app", child.digest, "", 1000)->empty());
   // The index's last tag takes the index; the child, untagged, stays.
-  auto gone = store().RemoveTag("app", "list");
+  auto gone = store().RemoveTag("app", "list", kUntagDeletesImage);
   ASSERT_TRUE(gone.ok());
   EXPECT_TRUE(gone->manifest_deleted);
   EXPECT_CODE(store().GetManifest("app", index.digest), Code::kManifestUnknown);
@@ -1072,7 +1084,7 @@ TEST_P(MetadataStoreConformance, ReferrersWithArtifactTypeFilter) {
     ASSERT_OK(store().PutManifest(*m, ""));
   }
 
-  auto all = store().ListReferrers("app", image.digest, "");
+  auto all = store().ListReferrers("app", image.digest, "", "", 1000);
   ASSERT_TRUE(all.ok()) << all.status().ToString();
   std::vector<oci::Digest> want = Sorted({sig1.digest, sig2.digest, sbom.digest});
   ASSERT_EQ(all->size(), 3u);
@@ -1093,24 +1105,24 @@ TEST_P(MetadataStoreConformance, ReferrersWithArtifactTypeFilter) {
     }
   }
 
-  auto sigs = store().ListReferrers("app", image.digest, "application/vnd.sig");
+  auto sigs = store().ListReferrers("app", image.digest, "application/vnd.sig", "", 1000);
   ASSERT_TRUE(sigs.ok());
   ASSERT_EQ(sigs->size(), 2u);
   std::vector<oci::Digest> want_sigs = Sorted({sig1.digest, sig2.digest});
   EXPECT_EQ((*sigs)[0].digest, want_sigs[0]);
   EXPECT_EQ((*sigs)[1].digest, want_sigs[1]);
-  EXPECT_TRUE(store().ListReferrers("app", image.digest, "application/none")->empty());
-  EXPECT_TRUE(store().ListReferrers("app", D("no referrers"), "")->empty());
+  EXPECT_TRUE(store().ListReferrers("app", image.digest, "application/none", "", 1000)->empty());
+  EXPECT_TRUE(store().ListReferrers("app", D("no referrers"), "", "", 1000)->empty());
 
   // Referrers of a subject not (yet) pushed are listed too (OCI allows either order).
-  auto dangling = store().ListReferrers("app", D("other subject"), "");
+  auto dangling = store().ListReferrers("app", D("other subject"), "", "", 1000);
   ASSERT_TRUE(dangling.ok());
   ASSERT_EQ(dangling->size(), 1u);
   EXPECT_EQ((*dangling)[0].digest, unrelated.digest);
 
   // Deleting a referrer removes it from the list.
   ASSERT_OK(store().DeleteManifest("app", sig1.digest));
-  auto after = store().ListReferrers("app", image.digest, "application/vnd.sig");
+  auto after = store().ListReferrers("app", image.digest, "application/vnd.sig", "", 1000);
   ASSERT_TRUE(after.ok());
   ASSERT_EQ(after->size(), 1u);
   EXPECT_EQ((*after)[0].digest, sig2.digest);
@@ -1133,7 +1145,7 @@ TEST_P(MetadataStoreConformance, UploadSessionsCrud) {
   EXPECT_CODE(store().CreateUpload({id, "app", 0, kT0, kT0}), Code::kAlreadyExists);
 
   uint64_t big = uint64_t{5} << 40;  // offsets beyond 32 bits
-  ASSERT_OK(store().UpdateUpload(id, big, kT0 + 100));
+  ASSERT_OK(AdvanceTo(store(), id, big, kT0 + 100));
   got = store().GetUpload(id);
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got->offset, big);
@@ -1142,7 +1154,7 @@ TEST_P(MetadataStoreConformance, UploadSessionsCrud) {
 
   ASSERT_OK(store().DeleteUpload(id));
   EXPECT_CODE(store().GetUpload(id), Code::kUploadUnknown);
-  EXPECT_CODE(store().UpdateUpload(id, 1, kT0), Code::kUploadUnknown);
+  EXPECT_CODE(AdvanceTo(store(), id, 1, kT0), Code::kUploadUnknown);
   EXPECT_CODE(store().DeleteUpload(id), Code::kUploadUnknown);
   EXPECT_CODE(store().GetUpload(NewUploadId()), Code::kUploadUnknown);
 }
@@ -1175,13 +1187,177 @@ TEST_P(MetadataStoreConformance, ListStaleUploadsOldestFirst) {
   EXPECT_EQ((*limited)[1].id, ids[2]);
 
   // Activity makes a session fresh again.
-  ASSERT_OK(store().UpdateUpload(ids[1], 100, kT0 + 500));
+  ASSERT_OK(AdvanceTo(store(), ids[1], 100, kT0 + 500));
   stale = store().ListStaleUploads(kT0 + 350, 10);
   ASSERT_TRUE(stale.ok());
   ASSERT_EQ(stale->size(), 2u);
   EXPECT_EQ((*stale)[0].id, ids[2]);
   EXPECT_EQ((*stale)[1].id, ids[0]);
   EXPECT_TRUE(store().ListStaleUploads(kT0, 10)->empty());
+}
+
+
+TEST_P(MetadataStoreConformance, UploadLeaseHasOneHolderUntilItExpires) {
+  REPO("app");
+  std::string id = NewUploadId();
+  ASSERT_OK(store().CreateUpload(Upload(id, "app", 0, kT0)));
+  auto a = store().LeaseUpload(id, "node-a", kT0, 1000);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->lease_token, "node-a");
+  EXPECT_EQ(a->lease_expires_ms, kT0 + 1000);
+  // Another writer is refused while the lease lives; the detail is the offset.
+  auto b = store().LeaseUpload(id, "node-b", kT0 + 999, 1000);
+  EXPECT_CODE(b, Code::kAborted);
+  EXPECT_EQ(b.status().detail(), "0");
+  // The holder renews.
+  ASSERT_TRUE(store().LeaseUpload(id, "node-a", kT0 + 900, 1000).ok());
+  EXPECT_CODE(store().LeaseUpload(id, "node-b", kT0 + 1500, 1000), Code::kAborted);
+  // An expired lease (its holder died) is taken over.
+  auto c = store().LeaseUpload(id, "node-b", kT0 + 1901, 1000);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(store().GetUpload(id)->lease_token, "node-b");
+  // Release frees it at once; a release by a non-holder does nothing.
+  ASSERT_OK(store().ReleaseUpload(id, "node-a"));
+  EXPECT_CODE(store().LeaseUpload(id, "node-c", kT0 + 2000, 1000), Code::kAborted);
+  ASSERT_OK(store().ReleaseUpload(id, "node-b"));
+  EXPECT_TRUE(store().LeaseUpload(id, "node-c", kT0 + 2000, 1000).ok());
+  EXPECT_CODE(store().LeaseUpload(NewUploadId(), "x", kT0, 1000), Code::kUploadUnknown);
+}
+
+TEST_P(MetadataStoreConformance, AdvanceUploadIsCompareAndSet) {
+  REPO("app");
+  std::string id = NewUploadId();
+  UploadRecord rec = Upload(id, "app", 0, kT0);
+  rec.blob_state = "created";
+  ASSERT_OK(store().CreateUpload(rec));
+  EXPECT_EQ(store().GetUpload(id)->blob_state, "created");
+  ASSERT_TRUE(store().LeaseUpload(id, "w1", kT0, 10'000).ok());
+  UploadProgress p;
+  p.offset = 5;
+  p.hash_state = "sha256;state-after-5";
+  p.blob_state = "part-1;etag=\"abc\"";
+  p.updated_at_ms = kT0 + 5;
+  p.release = false;
+  ASSERT_OK(store().AdvanceUpload(id, "w1", 0, p));
+  auto got = store().GetUpload(id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->offset, 5u);
+  EXPECT_EQ(got->hash_state, p.hash_state);
+  EXPECT_EQ(got->blob_state, p.blob_state);
+  EXPECT_EQ(got->updated_at_ms, kT0 + 5);
+  EXPECT_EQ(got->lease_token, "w1");  // kept: release = false
+  // A stale offset loses, and says where the upload is.
+  p.offset = 9;
+  auto stale = store().AdvanceUpload(id, "w1", 0, p);
+  EXPECT_CODE(stale, Code::kRangeInvalid);
+  EXPECT_EQ(stale.detail(), "5");
+  // So does a writer without the lease.
+  EXPECT_CODE(store().AdvanceUpload(id, "w2", 5, p), Code::kRangeInvalid);
+  EXPECT_EQ(store().GetUpload(id)->offset, 5u);
+  p.release = true;
+  ASSERT_OK(store().AdvanceUpload(id, "w1", 5, p));
+  got = store().GetUpload(id);
+  EXPECT_EQ(got->offset, 9u);
+  EXPECT_EQ(got->lease_token, "");
+  EXPECT_TRUE(store().LeaseUpload(id, "w2", kT0 + 6, 10'000).ok());
+  EXPECT_CODE(store().AdvanceUpload(NewUploadId(), "w2", 0, p), Code::kUploadUnknown);
+}
+
+TEST_P(MetadataStoreConformance, ConcurrentLeasesOfOneUploadHaveOneWinner) {
+  REPO("app");
+  std::string id = NewUploadId();
+  ASSERT_OK(store().CreateUpload(Upload(id, "app", 0, kT0)));
+  constexpr int kThreads = 8;
+  std::atomic<int> won{0}, refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto r = store().LeaseUpload(id, "writer-" + std::to_string(t), kT0, 60'000);
+      if (r.ok()) ++won;
+      if (r.status().Is(Code::kAborted)) ++refused;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(won.load(), 1);
+  EXPECT_EQ(refused.load(), kThreads - 1);
+}
+
+TEST_P(MetadataStoreConformance, TagsOfAndReferrersPageByKey) {
+  REPO("app");
+  ManifestRecord m = PushImage(store(), "app", "paged", "t00");
+  Strings want = {"t00"};
+  for (int i = 1; i < 25; ++i) {
+    std::string tag = (i < 10 ? "t0" : "t") + std::to_string(i);
+    ASSERT_OK(store().PutManifest(m, tag).status());
+    want.push_back(tag);
+  }
+  Strings got;
+  for (std::string after;;) {
+    auto page = store().TagsOf("app", m.digest, after, 7);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    ASSERT_LE(page->size(), 7u);
+    got.insert(got.end(), page->begin(), page->end());
+    if (page->size() < 7) break;
+    after = page->back();
+  }
+  EXPECT_EQ(got, want);
+
+  std::vector<oci::Digest> referrers;
+  for (int i = 0; i < 9; ++i) {
+    ManifestRecord r = Referrer("app", "{\"sig\":" + std::to_string(i) + "}", m.digest,
+                                i % 3 == 0 ? "application/vnd.sbom" : "application/vnd.sig");
+    ASSERT_OK(store().PutManifest(r, "").status());
+    referrers.push_back(r.digest);
+  }
+  std::vector<oci::Digest> listed;
+  for (std::string after;;) {
+    auto page = store().ListReferrers("app", m.digest, "", after, 4);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    ASSERT_LE(page->size(), 4u);
+    for (const auto& r : *page) listed.push_back(r.digest);
+    if (page->size() < 4) break;
+    after = page->back().digest.str();
+  }
+  EXPECT_EQ(listed, Sorted(referrers));
+  auto sboms = store().ListReferrers("app", m.digest, "application/vnd.sbom", "", 2);
+  ASSERT_TRUE(sboms.ok());
+  EXPECT_EQ(sboms->size(), 2u);
+}
+
+// Whether a manifest goes with its last tag is the registry's call, not the store's.
+TEST_P(MetadataStoreConformance, RemoveTagKeepsTheManifestUnlessAsked) {
+  REPO("app");
+  ManifestRecord m = PushImage(store(), "app", "kept", "only");
+  auto removed = store().RemoveTag("app", "only", RemoveTagOptions{});
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  EXPECT_EQ(removed->digest, m.digest);
+  EXPECT_FALSE(removed->manifest_deleted);
+  EXPECT_TRUE(store().GetManifest("app", m.digest).ok());
+  EXPECT_TRUE(store().TagsOf("app", m.digest, "", 10)->empty());
+}
+
+TEST_P(MetadataStoreConformance, SettingsAreCompareAndSet) {
+  EXPECT_CODE(store().GetSetting("token.key"), Code::kNotFound);
+  ASSERT_OK(store().SwapSetting("token.key", std::nullopt, std::string("k1\0\xff", 4)));
+  EXPECT_EQ(*store().GetSetting("token.key"), std::string("k1\0\xff", 4));
+  // The first of two nodes starting at once wins; the other reads the winner's value.
+  EXPECT_CODE(store().SwapSetting("token.key", std::nullopt, "k2"), Code::kAborted);
+  EXPECT_CODE(store().SwapSetting("token.key", std::string("wrong"), "k2"), Code::kAborted);
+  ASSERT_OK(store().SwapSetting("token.key", std::string("k1\0\xff", 4), "k2"));
+  EXPECT_EQ(*store().GetSetting("token.key"), "k2");
+  EXPECT_CODE(store().GetSetting("other"), Code::kNotFound);
+}
+
+TEST_P(MetadataStoreConformance, JobLeasesHaveOneHolderUntilTheyExpire) {
+  auto a = store().AcquireLease("upload-sweep", "node-a", kT0, 1000);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_TRUE(*a);
+  EXPECT_FALSE(*store().AcquireLease("upload-sweep", "node-b", kT0 + 500, 1000));
+  EXPECT_TRUE(*store().AcquireLease("other-job", "node-b", kT0 + 500, 1000));
+  EXPECT_TRUE(*store().AcquireLease("upload-sweep", "node-a", kT0 + 900, 1000));  // renew
+  EXPECT_FALSE(*store().AcquireLease("upload-sweep", "node-b", kT0 + 1800, 1000));
+  EXPECT_TRUE(*store().AcquireLease("upload-sweep", "node-b", kT0 + 1900, 1000));  // expired
+  EXPECT_FALSE(*store().AcquireLease("upload-sweep", "node-a", kT0 + 1901, 1000));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1213,7 +1389,7 @@ TEST_P(MetadataStoreConformance, ConcurrentPushesOfTheSameTagHaveOneWinner) {
   ASSERT_TRUE(winner.ok());
   int holders = 0;
   for (const auto& m : images) {
-    auto tags = store().TagsOf("app", m.digest);
+    auto tags = store().TagsOf("app", m.digest, "", 1000);
     ASSERT_TRUE(tags.ok());
     bool has_latest = std::find(tags->begin(), tags->end(), "latest") != tags->end();
     if (has_latest) {
@@ -1334,7 +1510,7 @@ TEST_P(MetadataStoreConformance, ReadEpochMovesWithEveryChangeToRepositoriesMani
   expect_moved("PutManifest adding a tag to a stored manifest");
   ASSERT_OK(store().DeleteTag("app", "v2"));
   expect_moved("DeleteTag");
-  ASSERT_OK(store().RemoveTag("app", "v1"));
+  ASSERT_OK(store().RemoveTag("app", "v1", kUntagDeletesImage));
   expect_moved("RemoveTag");
   ASSERT_OK(store().DeleteManifest("app", one.digest));
   expect_moved("DeleteManifest");

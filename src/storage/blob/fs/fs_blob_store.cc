@@ -169,8 +169,8 @@ class FsBlobWriter final : public BlobWriter {
 
   uint64_t size() const override { return size_; }
 
-  Status Close() override {
-    if (!fd_.valid()) return Status::Ok();
+  Result<UploadCursor> Close() override {
+    if (!fd_.valid()) return UploadCursor{size_, {}};
     // After a failed write the staged bytes may no longer line up with the end of the
     // file (a pwrite can fail half-way): drop them; the client resends from the size.
     Status st = failed_ ? Status::Ok() : FlushStage(/*all=*/true);
@@ -185,7 +185,8 @@ class FsBlobWriter final : public BlobWriter {
       if (::fstat(fd_.get(), &sb) == 0) size_ = static_cast<uint64_t>(sb.st_size);
     }
     fd_.Reset();  // also releases the flock
-    return st;
+    if (!st.ok()) return st;
+    return UploadCursor{size_, {}};
   }
 
  private:
@@ -332,7 +333,7 @@ class FsBlobStore final : public BlobStore {
     return Status::Ok();
   }
 
-  Status CreateUpload(std::string_view upload_id) override {
+  Result<UploadCursor> CreateUpload(std::string_view upload_id) override {
     if (!IsValidUploadId(upload_id)) {
       return Status::InvalidArgument("invalid upload id: expected 32 lower-case hex characters");
     }
@@ -346,45 +347,35 @@ class FsBlobStore final : public BlobStore {
       return Status::FromErrno("create upload " + std::string(upload_id), errno);
     }
     // The session is recorded in the metadata store next; its file must outlive a crash.
-    return FsyncDir(root_ / "uploads");
+    BERTH_RETURN_IF_ERROR(FsyncDir(root_ / "uploads"));
+    return UploadCursor{};
   }
 
   Result<std::unique_ptr<BlobWriter>> AppendUpload(std::string_view upload_id,
-                                                   uint64_t expected_offset) override {
+                                                   const UploadCursor& at) override {
     if (!IsValidUploadId(upload_id)) return UploadUnknown(upload_id);
     fs::path path = UploadPath(upload_id);
     BERTH_ASSIGN_OR_RETURN(UniqueFd fd, LockUpload(path, upload_id, O_RDWR));
-    struct stat st;
-    if (::fstat(fd.get(), &st) != 0) return Status::FromErrno("stat upload", errno);
-    uint64_t size = static_cast<uint64_t>(st.st_size);
-    if (size != expected_offset) {
-      return Status(Code::kRangeInvalid,
-                    "upload " + std::string(upload_id) + " holds " + std::to_string(size) +
-                        " bytes; a chunk must start at that offset, not at " +
-                        std::to_string(expected_offset),
-                    std::to_string(size));
-    }
-    return FsBlobWriter::Make(std::move(fd), size, options_.direct_io);
+    BERTH_RETURN_IF_ERROR(TrimTo(fd.get(), upload_id, at.size));
+    return FsBlobWriter::Make(std::move(fd), at.size, options_.direct_io);
   }
 
-  Result<uint64_t> UploadSize(std::string_view upload_id) override {
+  Result<std::unique_ptr<BlobReader>> OpenUpload(std::string_view upload_id,
+                                                 const UploadCursor& at) override {
     if (!IsValidUploadId(upload_id)) return UploadUnknown(upload_id);
-    struct stat st;
-    if (::stat(UploadPath(upload_id).c_str(), &st) != 0) {
-      if (errno == ENOENT) return UploadUnknown(upload_id);
-      return Status::FromErrno("stat upload", errno);
-    }
-    return static_cast<uint64_t>(st.st_size);
+    BERTH_ASSIGN_OR_RETURN(
+        auto reader,
+        OpenReader(
+            UploadPath(upload_id), [&] { return UploadUnknown(upload_id); },
+            "upload " + std::string(upload_id)));
+    if (reader->size() < at.size) return ShortUpload(upload_id, reader->size(), at.size);
+    UniqueFd fd(::dup(reader->native_fd()));
+    if (!fd.valid()) return Status::FromErrno("dup upload descriptor", errno);
+    return std::unique_ptr<BlobReader>(std::make_unique<FsBlobReader>(std::move(fd), at.size));
   }
 
-  Result<std::unique_ptr<BlobReader>> OpenUpload(std::string_view upload_id) override {
-    if (!IsValidUploadId(upload_id)) return UploadUnknown(upload_id);
-    return OpenReader(
-        UploadPath(upload_id), [&] { return UploadUnknown(upload_id); },
-        "upload " + std::string(upload_id));
-  }
-
-  Status CommitUpload(std::string_view upload_id, const oci::Digest& digest) override {
+  Status CommitUpload(std::string_view upload_id, const UploadCursor& at,
+                      const oci::Digest& digest) override {
     if (!IsValidUploadId(upload_id)) return UploadUnknown(upload_id);
     if (digest.empty()) return EmptyDigest();
     fs::path upload = UploadPath(upload_id);
@@ -402,6 +393,9 @@ class FsBlobStore final : public BlobStore {
       return Status::Ok();
     }
 
+    // Bytes past the recorded cursor were never acknowledged (a request died after
+    // writing them): they are not part of the blob.
+    BERTH_RETURN_IF_ERROR(TrimTo(fd.get(), upload_id, at.size));
     BERTH_RETURN_IF_ERROR(FsyncFd(fd.get(), "upload " + std::string(upload_id)));
     BERTH_RETURN_IF_ERROR(MakeDurableDirs(blob.parent_path()));
     // rename(2) over an identical blob that a concurrent commit just created is fine.
@@ -416,7 +410,7 @@ class FsBlobStore final : public BlobStore {
     return FsyncDir(upload.parent_path());
   }
 
-  Status DeleteUpload(std::string_view upload_id) override {
+  Status DeleteUpload(std::string_view upload_id, const std::optional<UploadCursor>&) override {
     if (!IsValidUploadId(upload_id)) return UploadUnknown(upload_id);
     if (::unlink(UploadPath(upload_id).c_str()) != 0) {
       if (errno == ENOENT) return UploadUnknown(upload_id);
@@ -425,7 +419,81 @@ class FsBlobStore final : public BlobStore {
     return Status::Ok();
   }
 
+  Result<std::vector<BlobListing>> ListBlobs(std::string_view after, size_t limit) override {
+    // blobs/<alg>/<2 hex>/<hex>: walking the levels in sorted order yields digests in
+    // string order ("sha256:..." < "sha512:..."), and `after` prunes whole directories.
+    std::vector<BlobListing> out;
+    BERTH_ASSIGN_OR_RETURN(auto algs, SortedEntries(root_ / "blobs"));
+    for (const std::string& alg : algs) {
+      if (out.size() >= limit) break;
+      std::string prefix = alg + ":";
+      if (!after.empty() && prefix < after.substr(0, prefix.size())) continue;
+      BERTH_ASSIGN_OR_RETURN(auto fans, SortedEntries(root_ / "blobs" / alg));
+      for (const std::string& fan : fans) {
+        if (out.size() >= limit) break;
+        if (!after.empty() && (prefix + fan) < after.substr(0, prefix.size() + fan.size())) {
+          continue;
+        }
+        BERTH_ASSIGN_OR_RETURN(auto names, SortedEntries(root_ / "blobs" / alg / fan));
+        for (const std::string& hex : names) {
+          std::string digest = prefix + hex;
+          if (digest <= after) continue;
+          auto parsed = oci::Digest::Parse(digest);
+          if (!parsed.ok()) continue;  // not a blob (a stray file)
+          struct stat st;
+          if (::stat((root_ / "blobs" / alg / fan / hex).c_str(), &st) != 0) continue;
+          out.push_back({std::move(parsed).value(), static_cast<uint64_t>(st.st_size)});
+          if (out.size() >= limit) break;
+        }
+      }
+    }
+    return out;
+  }
+
+  Result<std::vector<std::string>> ListUploads(std::string_view after, size_t limit) override {
+    BERTH_ASSIGN_OR_RETURN(auto names, SortedEntries(root_ / "uploads"));
+    std::vector<std::string> out;
+    for (std::string& name : names) {
+      if (out.size() >= limit) break;
+      if (name > after && IsValidUploadId(name)) out.push_back(std::move(name));
+    }
+    return out;
+  }
+
  private:
+  // The names in `dir`, sorted; an absent directory is empty.
+  static Result<std::vector<std::string>> SortedEntries(const fs::path& dir) {
+    std::vector<std::string> names;
+    std::error_code ec;
+    fs::directory_iterator it(dir, ec);
+    if (ec) {
+      if (ec == std::errc::no_such_file_or_directory) return names;
+      return Status::FromErrno("list " + dir.string(), ec.value());
+    }
+    for (const auto& entry : it) names.push_back(entry.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  static Status ShortUpload(std::string_view upload_id, uint64_t have, uint64_t want) {
+    return Status(Code::kRangeInvalid,
+                  "upload " + std::string(upload_id) + " holds " + std::to_string(have) +
+                      " bytes but " + std::to_string(want) + " were recorded",
+                  std::to_string(have));
+  }
+
+  // Cuts the locked upload file back to `size` bytes (never grows it).
+  static Status TrimTo(int fd, std::string_view upload_id, uint64_t size) {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) return Status::FromErrno("stat upload", errno);
+    uint64_t have = static_cast<uint64_t>(st.st_size);
+    if (have < size) return ShortUpload(upload_id, have, size);
+    if (have > size && ::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+      return Status::FromErrno("truncate upload " + std::string(upload_id), errno);
+    }
+    return Status::Ok();
+  }
+
   fs::path BlobPath(const oci::Digest& digest) const { return root_ / BlobKey(digest); }
   fs::path UploadPath(std::string_view id) const { return root_ / UploadKey(id); }
 

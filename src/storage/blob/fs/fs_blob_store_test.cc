@@ -61,10 +61,14 @@ class FsBlobStoreTest : public ::testing::Test {
     store_ = std::move(store).value();
   }
 
-  Status Append(std::string_view id, uint64_t offset, std::string_view data) {
-    BERTH_ASSIGN_OR_RETURN(auto writer, store_->AppendUpload(id, offset));
+  Result<UploadCursor> Append(std::string_view id, uint64_t offset, std::string_view data) {
+    BERTH_ASSIGN_OR_RETURN(auto writer, store_->AppendUpload(id, UploadCursor{offset, {}}));
     BERTH_RETURN_IF_ERROR(writer->Write(std::span<const char>(data.data(), data.size())));
     return writer->Close();
+  }
+  // The cursor of an upload as its file stands.
+  UploadCursor At(std::string_view id) {
+    return UploadCursor{fs::file_size(root_ / UploadKey(id)), {}};
   }
 
   // Regular files anywhere under root/blobs.
@@ -105,7 +109,7 @@ TEST_F(FsBlobStoreTest, NothingUnderBlobsBeforeCommit) {
   EXPECT_EQ(fs::file_size(root_ / UploadKey(id)), 11u);
 
   oci::Digest digest = oci::Digest::Of("layer bytes");
-  ASSERT_TRUE(store_->CommitUpload(id, digest).ok());
+  ASSERT_TRUE(store_->CommitUpload(id, At(id), digest).ok());
   std::vector<fs::path> files = BlobFiles();
   ASSERT_EQ(files.size(), 1u);
   EXPECT_EQ(files[0], root_ / BlobKey(digest));
@@ -119,7 +123,7 @@ TEST_F(FsBlobStoreTest, CommittedBlobIsReadOnly) {
   ASSERT_TRUE(store_->CreateUpload(id).ok());
   ASSERT_TRUE(Append(id, 0, "x").ok());
   oci::Digest digest = oci::Digest::Of("x");
-  ASSERT_TRUE(store_->CommitUpload(id, digest).ok());
+  ASSERT_TRUE(store_->CommitUpload(id, At(id), digest).ok());
   struct stat st;
   ASSERT_EQ(::stat((root_ / BlobKey(digest)).c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0222, 0u);
@@ -130,7 +134,7 @@ TEST_F(FsBlobStoreTest, ReaderExposesFdForSendfile) {
   ASSERT_TRUE(store_->CreateUpload(id).ok());
   ASSERT_TRUE(Append(id, 0, "sendfile me").ok());
   oci::Digest digest = oci::Digest::Of("sendfile me");
-  ASSERT_TRUE(store_->CommitUpload(id, digest).ok());
+  ASSERT_TRUE(store_->CommitUpload(id, At(id), digest).ok());
   auto reader = store_->Open(digest);
   ASSERT_TRUE(reader.ok());
   int fd = (*reader)->native_fd();
@@ -145,7 +149,7 @@ TEST_F(FsBlobStoreTest, OpenReaderSurvivesDelete) {
   ASSERT_TRUE(store_->CreateUpload(id).ok());
   ASSERT_TRUE(Append(id, 0, "still here").ok());
   oci::Digest digest = oci::Digest::Of("still here");
-  ASSERT_TRUE(store_->CommitUpload(id, digest).ok());
+  ASSERT_TRUE(store_->CommitUpload(id, At(id), digest).ok());
   auto reader = store_->Open(digest);
   ASSERT_TRUE(reader.ok());
   ASSERT_TRUE(store_->Delete(digest).ok());
@@ -158,27 +162,27 @@ TEST_F(FsBlobStoreTest, OpenReaderSurvivesDelete) {
 TEST_F(FsBlobStoreTest, SecondWriterOnTheSameUploadIsRefused) {
   std::string id = NewUploadId();
   ASSERT_TRUE(store_->CreateUpload(id).ok());
-  auto first = store_->AppendUpload(id, 0);
+  auto first = store_->AppendUpload(id, UploadCursor{0, {}});
   ASSERT_TRUE(first.ok());
-  auto second = store_->AppendUpload(id, 0);
+  auto second = store_->AppendUpload(id, UploadCursor{0, {}});
   EXPECT_EQ(second.status().code(), Code::kRangeInvalid);
   // Nor can the upload be committed while it is being written.
-  EXPECT_EQ(store_->CommitUpload(id, oci::Digest::Of("")).code(), Code::kRangeInvalid);
+  EXPECT_EQ(store_->CommitUpload(id, UploadCursor{}, oci::Digest::Of("")).code(), Code::kRangeInvalid);
   ASSERT_TRUE((*first)->Write(std::span<const char>("abc", 3)).ok());
   ASSERT_TRUE((*first)->Close().ok());
   EXPECT_FALSE((*first)->Write(std::span<const char>("d", 1)).ok());  // closed
-  EXPECT_TRUE(store_->AppendUpload(id, 3).ok());
+  EXPECT_TRUE(store_->AppendUpload(id, UploadCursor{3, {}}).ok());
 }
 
 TEST_F(FsBlobStoreTest, WriterDestroyedWithoutCloseReleasesTheUpload) {
   std::string id = NewUploadId();
   ASSERT_TRUE(store_->CreateUpload(id).ok());
   {
-    auto writer = store_->AppendUpload(id, 0);
+    auto writer = store_->AppendUpload(id, UploadCursor{0, {}});
     ASSERT_TRUE(writer.ok());
     ASSERT_TRUE((*writer)->Write(std::span<const char>("ab", 2)).ok());
   }
-  auto writer = store_->AppendUpload(id, 2);
+  auto writer = store_->AppendUpload(id, UploadCursor{2, {}});
   EXPECT_TRUE(writer.ok()) << writer.status().ToString();
 }
 
@@ -195,7 +199,7 @@ TEST_F(FsBlobStoreTest, DataSurvivesReopen) {
   ASSERT_TRUE(store_->CreateUpload(id).ok());
   ASSERT_TRUE(Append(id, 0, "durable").ok());
   oci::Digest digest = oci::Digest::Of("durable");
-  ASSERT_TRUE(store_->CommitUpload(id, digest).ok());
+  ASSERT_TRUE(store_->CommitUpload(id, At(id), digest).ok());
   std::string pending = NewUploadId();
   ASSERT_TRUE(store_->CreateUpload(pending).ok());
   ASSERT_TRUE(Append(pending, 0, "half").ok());
@@ -204,9 +208,7 @@ TEST_F(FsBlobStoreTest, DataSurvivesReopen) {
   auto stat = store_->Stat(digest);
   ASSERT_TRUE(stat.ok());
   EXPECT_EQ(stat->size, 7u);
-  auto size = store_->UploadSize(pending);
-  ASSERT_TRUE(size.ok());
-  EXPECT_EQ(*size, 4u);
+  EXPECT_EQ(At(pending).size, 4u);
   EXPECT_TRUE(Append(pending, 4, "-done").ok());
 }
 
@@ -214,7 +216,7 @@ TEST_F(FsBlobStoreTest, DeletedUploadFileIsUploadUnknown) {
   std::string id = NewUploadId();
   ASSERT_TRUE(store_->CreateUpload(id).ok());
   fs::remove(root_ / UploadKey(id));
-  EXPECT_EQ(store_->AppendUpload(id, 0).status().code(), Code::kUploadUnknown);
+  EXPECT_EQ(store_->AppendUpload(id, UploadCursor{0, {}}).status().code(), Code::kUploadUnknown);
 }
 
 // ---- direct I/O
@@ -267,7 +269,7 @@ TEST_F(FsBlobStoreTest, DirectWritesBypassThePageCache) {
     Reopen({.direct_io = direct});
     std::string id = NewUploadId();
     ASSERT_TRUE(store_->CreateUpload(id).ok());
-    auto writer = store_->AppendUpload(id, 0);
+    auto writer = store_->AppendUpload(id, UploadCursor{0, {}});
     ASSERT_TRUE(writer.ok());
     ASSERT_TRUE((*writer)->Write(std::span<const char>(buf.data(), kLen)).ok());
     ASSERT_TRUE((*writer)->Close().ok());
@@ -277,7 +279,7 @@ TEST_F(FsBlobStoreTest, DirectWritesBypassThePageCache) {
     } else {
       EXPECT_EQ(resident, kLen / 4096);
     }
-    auto reader = store_->OpenUpload(id);
+    auto reader = store_->OpenUpload(id, At(id));
     ASSERT_TRUE(reader.ok());
     std::string back(kLen, '\0');
     ASSERT_EQ(*(*reader)->ReadAt(0, std::span<char>(back.data(), kLen)), kLen);
@@ -306,7 +308,7 @@ TEST_F(FsBlobStoreTest, OddSizedAppendsKeepEveryByte) {
     };
     size_t seed = 0;
     for (const auto& session : sessions) {
-      auto writer = store_->AppendUpload(id, expect.size());
+      auto writer = store_->AppendUpload(id, UploadCursor{expect.size(), {}});
       ASSERT_TRUE(writer.ok()) << writer.status().ToString();
       for (auto [n, from_aligned] : session) {
         std::string part = Pattern(n, ++seed);
@@ -320,11 +322,9 @@ TEST_F(FsBlobStoreTest, OddSizedAppendsKeepEveryByte) {
         EXPECT_EQ((*writer)->size(), expect.size());
       }
       ASSERT_TRUE((*writer)->Close().ok());
-      auto size = store_->UploadSize(id);
-      ASSERT_TRUE(size.ok());
-      ASSERT_EQ(*size, expect.size());
+      ASSERT_EQ(At(id).size, expect.size());
     }
-    auto reader = store_->OpenUpload(id);
+    auto reader = store_->OpenUpload(id, At(id));
     ASSERT_TRUE(reader.ok());
     std::string back(expect.size(), '\0');
     ASSERT_EQ(*(*reader)->ReadAt(0, std::span<char>(back.data(), back.size())), expect.size());
@@ -344,7 +344,7 @@ TEST_F(FsBlobStoreTest, FailedWriteReportsTheBytesOnDisk) {
     IoBuffer buf(3 << 20);
     std::string pattern = Pattern(3 << 20, 9);
     std::memcpy(buf.data(), pattern.data(), pattern.size());
-    auto writer = store_->AppendUpload(id, 0);
+    auto writer = store_->AppendUpload(id, UploadCursor{0, {}});
     ASSERT_TRUE(writer.ok());
     ASSERT_TRUE((*writer)->Write(std::span<const char>(buf.data(), 5)).ok());
     auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
@@ -354,16 +354,15 @@ TEST_F(FsBlobStoreTest, FailedWriteReportsTheBytesOnDisk) {
     limit.rlim_cur = kLimit;
     ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limit), 0);
     Status st = (*writer)->Write(std::span<const char>(buf.data() + 5, (3 << 20) - 5));
-    Status closed = (*writer)->Close();
+    Status closed = (*writer)->Close().status();
     ::setrlimit(RLIMIT_FSIZE, &old_limit);
     std::signal(SIGXFSZ, old_handler);
     EXPECT_FALSE(st.ok() && closed.ok());
-    auto on_disk = store_->UploadSize(id);
-    ASSERT_TRUE(on_disk.ok());
+    std::optional<uint64_t> on_disk = At(id).size;
     EXPECT_LE(*on_disk, kLimit);
     EXPECT_EQ((*writer)->size(), *on_disk);
     // What is there is the start of what was sent, and appending resumes after it.
-    auto reader = store_->OpenUpload(id);
+    auto reader = store_->OpenUpload(id, At(id));
     ASSERT_TRUE(reader.ok());
     std::string back(*on_disk, '\0');
     ASSERT_EQ(*(*reader)->ReadAt(0, std::span<char>(back.data(), back.size())), *on_disk);

@@ -181,6 +181,27 @@ UPDATE manifests SET image_size = coalesce(
   WHERE EXISTS (SELECT 1 FROM manifest_children mc
                  WHERE mc.repo_id = manifests.repo_id AND mc.index_digest = manifests.digest);
 )sql"},
+    // 3: what several nodes share. Upload sessions carry their resumable hash state,
+    // the blob store's cursor and a writer lease (any node may continue them);
+    // registry-wide settings (secrets, identities) and leases of periodic jobs move
+    // out of node-local files.
+    {3, R"sql(
+ALTER TABLE uploads ADD COLUMN hash_state TEXT NOT NULL DEFAULT '';
+ALTER TABLE uploads ADD COLUMN blob_state TEXT NOT NULL DEFAULT '';
+ALTER TABLE uploads ADD COLUMN lease_token TEXT NOT NULL DEFAULT '';
+ALTER TABLE uploads ADD COLUMN lease_expires_at INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE settings (
+  name  TEXT PRIMARY KEY,
+  value BLOB NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE leases (
+  name       TEXT PRIMARY KEY,
+  token      TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql"},
 };
 
 constexpr int kLatestVersion = kMigrations[std::size(kMigrations) - 1].version;
@@ -491,8 +512,9 @@ Result<int64_t> RepoId(Conn& c, std::string_view repo) {
   "r.scan_on_push, r.encryption_type, r.kms_key, r.policy"
 
 // The upload columns ReadUploadRow expects.
-#define BERTH_SELECT_UPLOADS                                        \
-  "SELECT u.id, r.name, u.byte_offset, u.created_at, u.updated_at " \
+#define BERTH_SELECT_UPLOADS                                                         \
+  "SELECT u.id, r.name, u.byte_offset, u.created_at, u.updated_at, u.hash_state, "   \
+  "u.blob_state, u.lease_token, u.lease_expires_at "                                 \
   "FROM uploads u JOIN repositories r ON r.id = u.repo_id "
 
 // Decodes BERTH_MANIFEST_COLUMNS starting at column `first`.
@@ -1216,14 +1238,14 @@ class SqliteMetadataStore final : public MetadataStore {
     });
   }
 
-  Result<std::vector<std::string>> TagsOf(std::string_view repository,
-                                          const oci::Digest& digest) override {
+  Result<std::vector<std::string>> TagsOf(std::string_view repository, const oci::Digest& digest,
+                                          std::string_view after, size_t limit) override {
     return Read(true, [&](Conn& c) -> Result<std::vector<std::string>> {
       BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, repository));
       BERTH_ASSIGN_OR_RETURN(
-          Stmt s,
-          c.Prepare("SELECT tag FROM tags WHERE repo_id = ?1 AND digest = ?2 ORDER BY tag"));
-      s.BindInt(1, repo).BindText(2, digest.str());
+          Stmt s, c.Prepare("SELECT tag FROM tags WHERE repo_id = ?1 AND digest = ?2 "
+                            "AND tag > ?3 ORDER BY tag LIMIT ?4"));
+      s.BindInt(1, repo).BindText(2, digest.str()).BindText(3, after).BindInt(4, ClampLimit(limit));
       return Column(s);
     });
   }
@@ -1259,7 +1281,8 @@ class SqliteMetadataStore final : public MetadataStore {
     });
   }
 
-  Result<RemovedTag> RemoveTag(std::string_view repository, std::string_view tag) override {
+  Result<RemovedTag> RemoveTag(std::string_view repository, std::string_view tag,
+                               const RemoveTagOptions& options) override {
     RemovedTag removed;
     Status st = Write([&](Conn& c) -> Status {
       BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, repository));
@@ -1277,6 +1300,7 @@ class SqliteMetadataStore final : public MetadataStore {
         s.BindInt(1, repo).BindText(2, tag);
         BERTH_RETURN_IF_ERROR(s.Run());
       }
+      if (!options.delete_untagged_manifest) return Status::Ok();
       {
         BERTH_ASSIGN_OR_RETURN(
             Stmt s, c.Prepare("SELECT 1 FROM tags WHERE repo_id = ?1 AND digest = ?2 LIMIT 1"));
@@ -1375,15 +1399,22 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<std::vector<ManifestRecord>> ListReferrers(std::string_view repository,
                                                     const oci::Digest& subject,
-                                                    std::string_view artifact_type) override {
+                                                    std::string_view artifact_type,
+                                                    std::string_view after,
+                                                    size_t limit) override {
     return Read(true, [&](Conn& c) -> Result<std::vector<ManifestRecord>> {
       BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, repository));
       BERTH_ASSIGN_OR_RETURN(Stmt s,
                              c.Prepare("SELECT digest, media_type, artifact_type, size, pushed_at, "
                                        "subject, annotations FROM manifests "
                                        "WHERE repo_id = ?1 AND subject = ?2 "
-                                       "AND (?3 = '' OR artifact_type = ?3) ORDER BY digest"));
-      s.BindInt(1, repo).BindText(2, subject.str()).BindText(3, artifact_type);
+                                       "AND (?3 = '' OR artifact_type = ?3) AND digest > ?4 "
+                                       "ORDER BY digest LIMIT ?5"));
+      s.BindInt(1, repo)
+          .BindText(2, subject.str())
+          .BindText(3, artifact_type)
+          .BindText(4, after)
+          .BindInt(5, ClampLimit(limit));
       std::vector<ManifestRecord> out;
       for (;;) {
         BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -1410,12 +1441,17 @@ class SqliteMetadataStore final : public MetadataStore {
       BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, u.repository));
       BERTH_ASSIGN_OR_RETURN(
           Stmt s, c.Prepare("INSERT INTO uploads(id, repo_id, byte_offset, created_at, "
-                            "updated_at) VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(id) DO NOTHING"));
+                            "updated_at, hash_state, blob_state, lease_token, lease_expires_at) "
+                            "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(id) DO NOTHING"));
       s.BindText(1, u.id)
           .BindInt(2, repo)
           .BindInt(3, static_cast<int64_t>(u.offset))
           .BindInt(4, u.created_at_ms)
-          .BindInt(5, u.updated_at_ms);
+          .BindInt(5, u.updated_at_ms)
+          .BindText(6, u.hash_state)
+          .BindText(7, u.blob_state)
+          .BindText(8, u.lease_token)
+          .BindInt(9, u.lease_expires_ms);
       BERTH_RETURN_IF_ERROR(s.Run());
       if (c.Changes() == 0) {
         return Status(Code::kAlreadyExists, "upload " + u.id + " already exists", u.id);
@@ -1434,15 +1470,122 @@ class SqliteMetadataStore final : public MetadataStore {
     });
   }
 
-  Status UpdateUpload(std::string_view id, uint64_t offset, int64_t updated_at_ms) override {
-    return Write(Reads::kUnchanged, [&](Conn& c) -> Status {
+  Result<UploadRecord> LeaseUpload(std::string_view id, std::string_view token, int64_t now_ms,
+                                   int64_t ttl_ms) override {
+    UploadRecord out;
+    Status st = Write(Reads::kUnchanged, [&](Conn& c) -> Status {
+      {
+        BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare(BERTH_SELECT_UPLOADS "WHERE u.id = ?1"));
+        s.BindText(1, id);
+        BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) return UploadUnknown(id);
+        out = ReadUploadRow(s);
+      }
+      if (!out.lease_token.empty() && out.lease_token != token && out.lease_expires_ms > now_ms) {
+        return UploadBusy(id, out.offset);
+      }
       BERTH_ASSIGN_OR_RETURN(
-          Stmt s, c.Prepare("UPDATE uploads SET byte_offset = ?2, updated_at = ?3 WHERE id = ?1"));
-      s.BindText(1, id).BindInt(2, static_cast<int64_t>(offset)).BindInt(3, updated_at_ms);
+          Stmt s, c.Prepare("UPDATE uploads SET lease_token = ?2, lease_expires_at = ?3 "
+                            "WHERE id = ?1"));
+      s.BindText(1, id).BindText(2, token).BindInt(3, now_ms + ttl_ms);
       BERTH_RETURN_IF_ERROR(s.Run());
-      if (c.Changes() == 0) return UploadUnknown(id);
+      out.lease_token = std::string(token);
+      out.lease_expires_ms = now_ms + ttl_ms;
       return Status::Ok();
     });
+    if (!st.ok()) return st;
+    return out;
+  }
+
+  Status AdvanceUpload(std::string_view id, std::string_view token, uint64_t expected_offset,
+                       const UploadProgress& p) override {
+    return Write(Reads::kUnchanged, [&](Conn& c) -> Status {
+      BERTH_ASSIGN_OR_RETURN(
+          Stmt s, c.Prepare("UPDATE uploads SET byte_offset = ?4, hash_state = ?5, "
+                            "blob_state = ?6, updated_at = ?7, "
+                            "lease_token = CASE WHEN ?8 THEN '' ELSE lease_token END, "
+                            "lease_expires_at = CASE WHEN ?8 THEN 0 ELSE lease_expires_at END "
+                            "WHERE id = ?1 AND lease_token = ?2 AND byte_offset = ?3"));
+      s.BindText(1, id)
+          .BindText(2, token)
+          .BindInt(3, static_cast<int64_t>(expected_offset))
+          .BindInt(4, static_cast<int64_t>(p.offset))
+          .BindText(5, p.hash_state)
+          .BindText(6, p.blob_state)
+          .BindInt(7, p.updated_at_ms)
+          .BindInt(8, p.release ? 1 : 0);
+      BERTH_RETURN_IF_ERROR(s.Run());
+      if (c.Changes() == 1) return Status::Ok();
+      BERTH_ASSIGN_OR_RETURN(Stmt q, c.Prepare("SELECT byte_offset FROM uploads WHERE id = ?1"));
+      q.BindText(1, id);
+      BERTH_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) return UploadUnknown(id);
+      std::string offset = std::to_string(q.Int(0));
+      return Status(Code::kRangeInvalid,
+                    "upload " + std::string(id) + " moved on meanwhile (another writer took it " +
+                        "over); it now holds " + offset + " bytes",
+                    offset);
+    });
+  }
+
+  Status ReleaseUpload(std::string_view id, std::string_view token) override {
+    return Write(Reads::kUnchanged, [&](Conn& c) -> Status {
+      BERTH_ASSIGN_OR_RETURN(
+          Stmt s, c.Prepare("UPDATE uploads SET lease_token = '', lease_expires_at = 0 "
+                            "WHERE id = ?1 AND lease_token = ?2"));
+      s.BindText(1, id).BindText(2, token);
+      return s.Run();
+    });
+  }
+
+  // ---- settings and leases
+
+  Result<std::string> GetSetting(std::string_view name) override {
+    return Read(false, [&](Conn& c) -> Result<std::string> {
+      BERTH_ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT value FROM settings WHERE name = ?1"));
+      s.BindText(1, name);
+      BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return Status::NotFound("setting " + std::string(name) + " is not set");
+      return s.Blob(0);
+    });
+  }
+
+  Status SwapSetting(std::string_view name, const std::optional<std::string>& expected,
+                     std::string_view value) override {
+    return Write(Reads::kUnchanged, [&](Conn& c) -> Status {
+      if (!expected.has_value()) {
+        BERTH_ASSIGN_OR_RETURN(
+            Stmt s, c.Prepare("INSERT INTO settings(name, value) VALUES(?1, ?2) "
+                              "ON CONFLICT(name) DO NOTHING"));
+        s.BindText(1, name).BindBlob(2, value);
+        BERTH_RETURN_IF_ERROR(s.Run());
+      } else {
+        BERTH_ASSIGN_OR_RETURN(
+            Stmt s, c.Prepare("UPDATE settings SET value = ?3 WHERE name = ?1 AND value = ?2"));
+        s.BindText(1, name).BindBlob(2, *expected).BindBlob(3, value);
+        BERTH_RETURN_IF_ERROR(s.Run());
+      }
+      if (c.Changes() == 1) return Status::Ok();
+      return Status(Code::kAborted,
+                    "setting " + std::string(name) + " was changed by someone else; read it again");
+    });
+  }
+
+  Result<bool> AcquireLease(std::string_view name, std::string_view token, int64_t now_ms,
+                            int64_t ttl_ms) override {
+    bool held = false;
+    Status st = Write(Reads::kUnchanged, [&](Conn& c) -> Status {
+      BERTH_ASSIGN_OR_RETURN(
+          Stmt s, c.Prepare("INSERT INTO leases(name, token, expires_at) VALUES(?1, ?2, ?4) "
+                            "ON CONFLICT(name) DO UPDATE SET token = ?2, expires_at = ?4 "
+                            "WHERE leases.token = ?2 OR leases.expires_at <= ?3"));
+      s.BindText(1, name).BindText(2, token).BindInt(3, now_ms).BindInt(4, now_ms + ttl_ms);
+      BERTH_RETURN_IF_ERROR(s.Run());
+      held = c.Changes() == 1;
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return held;
   }
 
   Status DeleteUpload(std::string_view id) override {
@@ -1476,7 +1619,22 @@ class SqliteMetadataStore final : public MetadataStore {
   static constexpr std::string_view kManifestExists =
       "SELECT 1 FROM manifests WHERE repo_id = ?1 AND digest = ?2";
   static UploadRecord ReadUploadRow(const Stmt& s) {
-    return UploadRecord{s.Text(0), s.Text(1), static_cast<uint64_t>(s.Int(2)), s.Int(3), s.Int(4)};
+    UploadRecord u;
+    u.id = s.Text(0);
+    u.repository = s.Text(1);
+    u.offset = static_cast<uint64_t>(s.Int(2));
+    u.created_at_ms = s.Int(3);
+    u.updated_at_ms = s.Int(4);
+    u.hash_state = s.Text(5);
+    u.blob_state = s.Text(6);
+    u.lease_token = s.Text(7);
+    u.lease_expires_ms = s.Int(8);
+    return u;
+  }
+  static Status UploadBusy(std::string_view id, uint64_t offset) {
+    return Status(Code::kAborted,
+                  "upload " + std::string(id) + " is being written by another request",
+                  std::to_string(offset));
   }
 
   static Result<std::vector<std::string>> Column(Stmt& s) {

@@ -19,6 +19,16 @@
 namespace berth::storage {
 namespace {
 
+const RemoveTagOptions kUntagDeletesImage{.delete_untagged_manifest = true};
+
+Status AdvanceTo(MetadataStore& s, std::string_view id, uint64_t offset, int64_t now) {
+  BERTH_ASSIGN_OR_RETURN(UploadRecord u, s.LeaseUpload(id, "advance-to", now, 60'000));
+  UploadProgress p;
+  p.offset = offset;
+  p.updated_at_ms = now;
+  return s.AdvanceUpload(id, "advance-to", u.offset, p);
+}
+
 namespace fs = std::filesystem;
 using testing::MetadataStoreBackend;
 using testing::MetadataStoreBackendName;
@@ -346,7 +356,7 @@ TEST_F(SqliteMetadataStoreTest, ReadEpochIgnoresReadsUploadSessionsBlobLinksAndP
   EXPECT_TRUE(store_->ListImages("app", TagFilter::kAny, "", 10).ok());
   std::string id = NewUploadId();
   ASSERT_TRUE(store_->CreateUpload({id, "app", 0, kT0, kT0}).ok());
-  ASSERT_TRUE(store_->UpdateUpload(id, 5, kT0 + 1).ok());
+  ASSERT_TRUE(AdvanceTo(*store_, id, 5, kT0 + 1).ok());
   EXPECT_TRUE(store_->GetUpload(id).ok());
   ASSERT_TRUE(store_->DeleteUpload(id).ok());
   std::string committed = NewUploadId();
@@ -361,7 +371,7 @@ TEST_F(SqliteMetadataStoreTest, ReadEpochIgnoresReadsUploadSessionsBlobLinksAndP
   EXPECT_NE(after_create, epoch);
   EXPECT_EQ(*store_->ReadEpoch(), after_create);
   // Failed writes of those kinds neither.
-  EXPECT_FALSE(store_->UpdateUpload(id, 1, kT0).ok());
+  EXPECT_FALSE(AdvanceTo(*store_, id, 1, kT0).ok());
   EXPECT_EQ(*store_->ReadEpoch(), after_create);
 }
 
