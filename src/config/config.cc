@@ -75,6 +75,19 @@ const std::vector<Setting>& Settings() {
       INT_SETTING("ecr.pull_time_flush_seconds", ecr.pull_time_flush_seconds),
       STR_SETTING("log.level", log.level),
       BOOL_SETTING("log.access_log", log.access_log),
+      STR_SETTING("storage.blobs.type", storage.blobs.type),
+      STR_SETTING("storage.blobs.s3.endpoint", storage.blobs.s3.endpoint),
+      STR_SETTING("storage.blobs.s3.bucket", storage.blobs.s3.bucket),
+      STR_SETTING("storage.blobs.s3.region", storage.blobs.s3.region),
+      STR_SETTING("storage.blobs.s3.prefix", storage.blobs.s3.prefix),
+      BOOL_SETTING("storage.blobs.s3.path_style", storage.blobs.s3.path_style),
+      BOOL_SETTING("storage.blobs.s3.create_bucket", storage.blobs.s3.create_bucket),
+      BOOL_SETTING("storage.blobs.s3.redirect", storage.blobs.s3.redirect),
+      INT_SETTING("storage.blobs.s3.part_size", storage.blobs.s3.part_size),
+      STR_SETTING("storage.metadata.type", storage.metadata.type),
+      STR_SETTING("storage.metadata.postgres.url", storage.metadata.postgres.url),
+      INT_SETTING("storage.metadata.postgres.max_connections",
+                  storage.metadata.postgres.max_connections),
   };
   return kSettings;
 }
@@ -198,6 +211,43 @@ Status Validate(const Config& cfg) {
       !cfg.public_url.starts_with("https://")) {
     return Status::InvalidArgument("public_url: expected http://HOST[:PORT] or https://..., got '" +
                                    cfg.public_url + "'");
+  }
+  const auto& blobs = cfg.storage.blobs;
+  if (blobs.type != "filesystem" && blobs.type != "s3") {
+    return Status::InvalidArgument("storage.blobs.type: expected filesystem or s3, got '" +
+                                   blobs.type + "'");
+  }
+  if (blobs.type == "s3") {
+    if (blobs.s3.endpoint.empty() || blobs.s3.bucket.empty()) {
+      return Status::InvalidArgument(
+          "storage.blobs.s3.endpoint and storage.blobs.s3.bucket are required with "
+          "storage.blobs.type s3");
+    }
+    if (!blobs.s3.endpoint.starts_with("http://") && !blobs.s3.endpoint.starts_with("https://")) {
+      return Status::InvalidArgument(
+          "storage.blobs.s3.endpoint: expected http://HOST[:PORT] or https://..., got '" +
+          blobs.s3.endpoint + "'");
+    }
+    constexpr uint64_t kMiB = 1024 * 1024;
+    if (blobs.s3.part_size < 5 * kMiB || blobs.s3.part_size > 5 * 1024 * kMiB) {
+      return Status::InvalidArgument(
+          "storage.blobs.s3.part_size: S3 parts are 5 MiB to 5 GiB, got " +
+          std::to_string(blobs.s3.part_size));
+    }
+  }
+  const auto& meta = cfg.storage.metadata;
+  if (meta.type != "sqlite" && meta.type != "postgres") {
+    return Status::InvalidArgument("storage.metadata.type: expected sqlite or postgres, got '" +
+                                   meta.type + "'");
+  }
+  if (meta.type == "postgres") {
+    if (meta.postgres.url.empty()) {
+      return Status::InvalidArgument(
+          "storage.metadata.postgres.url is required with storage.metadata.type postgres");
+    }
+    if (meta.postgres.max_connections < 1) {
+      return Status::InvalidArgument("storage.metadata.postgres.max_connections: must be >= 1");
+    }
   }
   static const char* kLevels[] = {"trace", "debug", "info", "warn", "error"};
   bool level_ok = false;

@@ -87,6 +87,58 @@ struct AuthConfig {
   int64_t token_ttl_seconds = 12 * 3600;
 };
 
+// An S3-compatible bucket for blob bytes (Ceph radosgw, MinIO, AWS S3). Credentials come
+// from the standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or the shared
+// credentials file with AWS_PROFILE), never from this file.
+struct S3StorageConfig {
+  // "http://host:port" or "https://host". Required with type s3.
+  std::string endpoint;
+  // Required with type s3.
+  std::string bucket;
+  // Region of the SigV4 credential scope. Default: us-east-1.
+  std::string region = "us-east-1";
+  // Prefix of every key, e.g. "registry/". Default: "" (the bucket's root).
+  std::string prefix;
+  // true: http://host/bucket/key; false: http://bucket.host/key. Default: true.
+  bool path_style = true;
+  // Create the bucket at startup when it does not exist. Default: false.
+  bool create_bucket = false;
+  // Answer blob GETs with 307 to a presigned URL of the bucket instead of streaming the
+  // bytes through the node (clients then need to reach the endpoint). Default: false.
+  bool redirect = false;
+  // Bytes of each multipart part, buffered per upload in flight (5 MiB..5 GiB).
+  // Default: 8388608 (8 MiB).
+  uint64_t part_size = 8 * 1024 * 1024;
+};
+
+struct BlobStorageConfig {
+  // filesystem (under data_dir) or s3. Default: filesystem.
+  std::string type = "filesystem";
+  S3StorageConfig s3;
+};
+
+struct PostgresStorageConfig {
+  // libpq URL, e.g. "postgresql://berth@db:5432/berth". No password here: libpq reads
+  // PGPASSWORD or ~/.pgpass. Required with type postgres.
+  std::string url;
+  // Most connections this node opens. Default: 16.
+  int max_connections = 16;
+};
+
+struct MetadataStorageConfig {
+  // sqlite (data_dir/meta.db) or postgres. Default: sqlite.
+  std::string type = "sqlite";
+  PostgresStorageConfig postgres;
+};
+
+// Where the registry keeps its data. The defaults need nothing but data_dir; several
+// nodes behind one load balancer share an s3 bucket and a postgres database.
+struct StorageConfig {
+  BlobStorageConfig blobs;
+  MetadataStorageConfig metadata;
+  bool shared() const { return blobs.type == "s3" || metadata.type == "postgres"; }
+};
+
 struct Config {
   // Address to listen on. Default: 0.0.0.0:5000.
   std::string listen = "0.0.0.0:5000";
@@ -106,6 +158,7 @@ struct Config {
   CacheConfig cache;
   EcrConfig ecr;
   LogConfig log;
+  StorageConfig storage;
 };
 
 // Overlays a YAML file onto `cfg`. Unknown keys are errors (a typo must not pass silently).

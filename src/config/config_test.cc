@@ -161,5 +161,76 @@ TEST(ConfigTest, MissingFileIsAnError) {
   EXPECT_FALSE(LoadYamlFile("/nonexistent/berth.yaml", c).ok());
 }
 
+TEST(ConfigTest, StorageDefaultsToFilesAndSqlite) {
+  Config c;
+  EXPECT_EQ(c.storage.blobs.type, "filesystem");
+  EXPECT_EQ(c.storage.metadata.type, "sqlite");
+  EXPECT_FALSE(c.storage.shared());
+}
+
+TEST(ConfigTest, StorageFromYamlFlowMapsAndEnvironment) {
+  std::string path = WriteTemp(
+      "storage:\n"
+      "  blobs:\n"
+      "    type: s3\n"
+      "    s3: {endpoint: \"http://127.0.0.1:7480\", bucket: registry, region: eu-west-1,\n"
+      "         prefix: \"r/\", path_style: true, create_bucket: true, redirect: false}\n"
+      "  metadata:\n"
+      "    type: postgres\n"
+      "    postgres: {url: \"postgresql://berth@127.0.0.1:5432/berth\"}\n");
+  Config c;
+  ASSERT_TRUE(LoadYamlFile(path, c).ok());
+  EXPECT_EQ(c.storage.blobs.s3.endpoint, "http://127.0.0.1:7480");
+  EXPECT_EQ(c.storage.blobs.s3.bucket, "registry");
+  EXPECT_EQ(c.storage.blobs.s3.region, "eu-west-1");
+  EXPECT_EQ(c.storage.blobs.s3.prefix, "r/");
+  EXPECT_TRUE(c.storage.blobs.s3.create_bucket);
+  EXPECT_EQ(c.storage.metadata.postgres.url, "postgresql://berth@127.0.0.1:5432/berth");
+  EXPECT_TRUE(c.storage.shared());
+  EXPECT_TRUE(Validate(c).ok());
+  ASSERT_TRUE(ApplyEnvironment({{"BERTH_STORAGE_BLOBS_TYPE", "filesystem"},
+                                {"BERTH_STORAGE_BLOBS_S3_REDIRECT", "true"},
+                                {"BERTH_STORAGE_METADATA_POSTGRES_URL", "postgresql://x/y"}},
+                               c)
+                  .ok());
+  EXPECT_EQ(c.storage.blobs.type, "filesystem");
+  EXPECT_TRUE(c.storage.blobs.s3.redirect);
+  EXPECT_EQ(c.storage.metadata.postgres.url, "postgresql://x/y");
+  std::remove(path.c_str());
+}
+
+TEST(ConfigTest, StorageMistakesNameTheKey) {
+  auto message = [](auto edit) {
+    Config c;
+    edit(c);
+    Status st = Validate(c);
+    EXPECT_FALSE(st.ok());
+    return st.message();
+  };
+  EXPECT_NE(message([](Config& c) { c.storage.blobs.type = "gcs"; }).find("storage.blobs.type"),
+            std::string::npos);
+  EXPECT_NE(message([](Config& c) { c.storage.blobs.type = "s3"; }).find("storage.blobs.s3.bucket"),
+            std::string::npos);
+  EXPECT_NE(message([](Config& c) {
+              c.storage.blobs.type = "s3";
+              c.storage.blobs.s3.endpoint = "127.0.0.1:7480";
+              c.storage.blobs.s3.bucket = "b";
+            }).find("storage.blobs.s3.endpoint"),
+            std::string::npos);
+  EXPECT_NE(message([](Config& c) {
+              c.storage.blobs.type = "s3";
+              c.storage.blobs.s3.endpoint = "http://h";
+              c.storage.blobs.s3.bucket = "b";
+              c.storage.blobs.s3.part_size = 1024 * 1024;
+            }).find("part_size"),
+            std::string::npos);
+  EXPECT_NE(message([](Config& c) { c.storage.metadata.type = "postgres"; })
+                .find("storage.metadata.postgres.url"),
+            std::string::npos);
+  EXPECT_NE(message([](Config& c) { c.storage.metadata.type = "mysql"; })
+                .find("storage.metadata.type"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace berth::config
