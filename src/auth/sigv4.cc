@@ -167,12 +167,13 @@ bool BuildCanonicalHeaders(const HeaderList& headers, const std::vector<std::str
 
 std::string BuildCanonicalRequest(std::string_view method, std::string_view path,
                                   std::string_view query, std::string_view canonical_headers,
-                                  std::string_view signed_headers, std::string_view payload) {
+                                  std::string_view signed_headers, std::string_view payload,
+                                  UriMode uri_mode = UriMode::kNormalized) {
   std::string cr;
   cr.reserve(256 + canonical_headers.size());
   cr += method;
   cr += '\n';
-  cr += CanonicalUri(path);
+  cr += CanonicalUri(path, uri_mode);
   cr += '\n';
   cr += CanonicalQueryString(query);
   cr += '\n';
@@ -257,6 +258,12 @@ std::string CanonicalUri(std::string_view raw_path) {
   }
   if (raw_path.back() == '/' && !segments.empty()) path += '/';
   return UriEncode(path, /*keep_slash=*/true);
+}
+
+std::string CanonicalUri(std::string_view raw_path, UriMode mode) {
+  if (mode == UriMode::kNormalized) return CanonicalUri(raw_path);
+  if (raw_path.empty()) return "/";
+  return UriEncode(PercentDecode(raw_path), /*keep_slash=*/true);
 }
 
 std::string CanonicalQueryString(std::string_view raw_query) {
@@ -415,13 +422,76 @@ Result<SigningResult> SignRequest(const SigningRequest& req) {
   std::string scope =
       date + "/" + std::string(req.region) + "/" + std::string(req.service) + "/aws4_request";
   out.canonical_request = BuildCanonicalRequest(req.method, req.path, req.query, canonical_headers,
-                                                out.signed_headers, req.payload_sha256);
+                                                out.signed_headers, req.payload_sha256,
+                                                req.uri_mode);
   out.string_to_sign = BuildStringToSign(out.amz_date, scope, out.canonical_request);
   out.signature = HexEncode(HmacSha256(
       DeriveSigningKey(req.secret_access_key, date, req.region, req.service), out.string_to_sign));
   out.authorization = std::string(kSigV4Algorithm) +
                       " Credential=" + std::string(req.access_key_id) + "/" + scope +
                       ", SignedHeaders=" + out.signed_headers + ", Signature=" + out.signature;
+  return out;
+}
+
+Result<PresigningResult> Presign(const PresigningRequest& req) {
+  if (req.method.empty() || req.access_key_id.empty() || req.secret_access_key.empty() ||
+      req.region.empty() || req.service.empty() || req.payload_sha256.empty()) {
+    return Status::InvalidArgument(
+        "sigv4: method, access key, secret, region, service and payload hash are required");
+  }
+  // SigV4 credentials scope a signature to one day; AWS caps URLs at seven.
+  constexpr int64_t kMaxExpires = 7 * 24 * 3600;
+  if (req.expires_seconds < 1 || req.expires_seconds > kMaxExpires) {
+    return Status::InvalidArgument("sigv4: a presigned URL must expire in 1 to 604800 seconds, not " +
+                                   std::to_string(req.expires_seconds));
+  }
+  std::vector<std::string> names;
+  for (const auto& [name, value] : req.headers) {
+    std::string lname = Lower(Trim(name));
+    if (lname == "authorization" ||
+        std::find(kNeverSigned.begin(), kNeverSigned.end(), lname) != kNeverSigned.end()) {
+      continue;
+    }
+    names.push_back(std::move(lname));
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  if (!std::binary_search(names.begin(), names.end(), "host")) {
+    return Status::InvalidArgument("sigv4: a host header is required to presign a request");
+  }
+  std::string signed_headers;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) signed_headers += ';';
+    signed_headers += names[i];
+  }
+  std::string canonical_headers;
+  std::string missing;
+  BuildCanonicalHeaders(req.headers, names, canonical_headers, missing);
+
+  const std::string amz_date = FormatAmzDate(req.time_seconds);
+  const std::string date = amz_date.substr(0, 8);
+  const std::string scope =
+      date + "/" + std::string(req.region) + "/" + std::string(req.service) + "/aws4_request";
+  PresigningResult out;
+  out.query = std::string(req.query);
+  auto add = [&out](std::string_view name, std::string_view value) {
+    if (!out.query.empty()) out.query += '&';
+    out.query += name;
+    out.query += '=';
+    out.query += UriEncode(value, /*keep_slash=*/false);
+  };
+  add("X-Amz-Algorithm", kSigV4Algorithm);
+  add("X-Amz-Credential", std::string(req.access_key_id) + "/" + scope);
+  add("X-Amz-Date", amz_date);
+  add("X-Amz-Expires", std::to_string(req.expires_seconds));
+  if (!req.session_token.empty()) add("X-Amz-Security-Token", req.session_token);
+  add("X-Amz-SignedHeaders", signed_headers);
+  out.canonical_request = BuildCanonicalRequest(req.method, req.path, out.query, canonical_headers,
+                                                signed_headers, req.payload_sha256, req.uri_mode);
+  out.string_to_sign = BuildStringToSign(amz_date, scope, out.canonical_request);
+  out.signature = HexEncode(HmacSha256(
+      DeriveSigningKey(req.secret_access_key, date, req.region, req.service), out.string_to_sign));
+  add("X-Amz-Signature", out.signature);
   return out;
 }
 

@@ -2,7 +2,7 @@
 // for Berth's own client and verification for the ECR JSON API.
 //
 // Canonicalization follows the AWS SigV4 documentation as botocore (the aws CLI and
-// boto3) implements it for every service but S3:
+// boto3) implements it for every service but S3 (UriMode::kS3 selects S3's URI rule):
 //   - URI: the raw path as sent, with "." / ".." segments and empty segments removed,
 //     then percent-encoded again (so "%20" on the wire signs as "%2520"; "/" and
 //     unreserved characters stay as they are);
@@ -49,11 +49,24 @@ using HeaderList = std::vector<std::pair<std::string_view, std::string_view>>;
 
 // ---- Canonicalization (exposed for tests and for the client) ----
 
+// How the path becomes the CanonicalURI.
+enum class UriMode : uint8_t {
+  // Every service but S3 (botocore's SigV4Auth): "." / ".." and empty segments
+  // removed, then percent-encoded again.
+  kNormalized = 0,
+  // S3 (botocore's S3SigV4Auth): the path URI-encoded exactly once and nothing removed,
+  // because an object key is opaque ("a//b/../c" is a key of its own). Escapes in the
+  // raw path are decoded first, so an already-encoded path and its unencoded form sign
+  // alike ("/test%24file.text" and "/test$file.text" both sign as "/test%24file.text").
+  kS3,
+};
+
 // RFC 3986 percent-encoding: every byte except A-Z a-z 0-9 - . _ ~ becomes %XX
 // (upper-case hex); '/' is kept when `keep_slash`.
 std::string UriEncode(std::string_view s, bool keep_slash);
 // The CanonicalURI of a raw request path (see the header comment). "" becomes "/".
 std::string CanonicalUri(std::string_view raw_path);
+std::string CanonicalUri(std::string_view raw_path, UriMode mode);
 // The CanonicalQueryString of a raw query string (without the '?').
 std::string CanonicalQueryString(std::string_view raw_query);
 // Trimmed, inner whitespace runs collapsed to one space: the canonical form of one
@@ -87,6 +100,8 @@ struct SigningRequest {
   std::string_view region;   // "us-east-1"
   std::string_view service;  // "ecr"
   int64_t time_seconds = 0;  // signing time, seconds since the epoch
+  // kS3 for S3 and S3-compatible stores. Default: kNormalized (every other service).
+  UriMode uri_mode = UriMode::kNormalized;
 };
 
 struct SigningResult {
@@ -100,6 +115,45 @@ struct SigningResult {
 
 // kInvalidArgument when there is no host header or a field is empty.
 Result<SigningResult> SignRequest(const SigningRequest& req);
+
+// ---- Presigning (query-string authentication) ----
+
+// A request whose authentication travels in its query string (X-Amz-Algorithm,
+// X-Amz-Credential, X-Amz-Date, X-Amz-Expires, X-Amz-SignedHeaders, X-Amz-Signature),
+// so that whoever holds the URL can send it without credentials until it expires.
+struct PresigningRequest {
+  std::string_view method;  // "GET"
+  std::string_view path;    // raw path as it will be sent
+  std::string_view query;   // raw query the URL already carries (without '?'), or ""
+  // Headers the holder of the URL must send, signed; must include host (usually the
+  // only one, so that any client can use the URL).
+  HeaderList headers;
+  // The payload hash to sign. Default: kUnsignedPayload, what S3 expects in a URL.
+  std::string_view payload_sha256 = kUnsignedPayload;
+  std::string_view access_key_id;
+  std::string_view secret_access_key;
+  // Temporary credentials: sent (and signed) as X-Amz-Security-Token. Default: none.
+  std::string_view session_token;
+  std::string_view region;
+  std::string_view service;  // "s3"
+  int64_t time_seconds = 0;  // signing time, seconds since the epoch
+  // Lifetime of the URL: 1 to 604800 (7 days, SigV4's limit).
+  int64_t expires_seconds = 0;
+  UriMode uri_mode = UriMode::kNormalized;
+};
+
+struct PresigningResult {
+  // The query to send after '?': the given query, then the X-Amz-* parameters
+  // (percent-encoded), X-Amz-Signature last.
+  std::string query;
+  std::string signature;          // 64 hex
+  std::string canonical_request;  // for debugging a mismatch
+  std::string string_to_sign;
+};
+
+// kInvalidArgument when there is no host header, a field is empty, or expires_seconds
+// is out of range.
+Result<PresigningResult> Presign(const PresigningRequest& req);
 
 // ---- Verification ----
 

@@ -918,5 +918,164 @@ TEST(SigV4Errors, NamesAreDistinct) {
   EXPECT_EQ(SigV4ErrorName(SigV4Error::kSignatureMismatch), "signature_mismatch");
 }
 
+
+// ---- S3: the published examples of "Signature Calculations for the Authorization
+// Header" and "Query String Authentication" (AWS S3 API reference, sig-v4-header-based-
+// auth and sigv4-query-string-auth): bucket "examplebucket" addressed virtual-host style,
+// 2013-05-24T00:00:00Z, us-east-1. The expected values are AWS's.
+
+constexpr char kS3Key[] = "AKIAIOSFODNN7EXAMPLE";
+constexpr char kS3Secret[] = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+constexpr char kS3Host[] = "examplebucket.s3.amazonaws.com";
+constexpr int64_t kS3Time = 1369353600;  // 2013-05-24T00:00:00Z
+
+SigningRequest S3Example(const char* method, const char* path, const char* query,
+                         std::string_view payload_sha256) {
+  SigningRequest s;
+  s.method = method;
+  s.path = path;
+  s.query = query;
+  s.payload_sha256 = payload_sha256;
+  s.access_key_id = kS3Key;
+  s.secret_access_key = kS3Secret;
+  s.region = "us-east-1";
+  s.service = "s3";
+  s.time_seconds = kS3Time;
+  s.uri_mode = UriMode::kS3;
+  return s;
+}
+
+TEST(SigV4S3Examples, GetObjectWithRange) {
+  SigningRequest s = S3Example("GET", "/test.txt", "", kEmptyPayloadSha256);
+  s.headers = {{"Host", kS3Host},
+               {"Range", "bytes=0-9"},
+               {"x-amz-content-sha256", kEmptyPayloadSha256}};
+  auto out = SignRequest(s);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(Sha256Hex(out->canonical_request),
+            "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972");
+  EXPECT_EQ(out->authorization,
+            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
+            "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
+            "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+}
+
+TEST(SigV4S3Examples, PutObjectEncodesTheKeyOnce) {
+  const std::string payload = Sha256Hex("Welcome to Amazon S3.");
+  ASSERT_EQ(payload, "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072");
+  // The same request whether the key is sent raw or already encoded: S3 encodes once.
+  for (const char* path : {"/test$file.text", "/test%24file.text"}) {
+    SigningRequest s = S3Example("PUT", path, "", payload);
+    s.headers = {{"Host", kS3Host},
+                 {"Date", "Fri, 24 May 2013 00:00:00 GMT"},
+                 {"x-amz-storage-class", "REDUCED_REDUNDANCY"},
+                 {"x-amz-content-sha256", payload}};
+    auto out = SignRequest(s);
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    EXPECT_EQ(out->canonical_request.substr(0, 22), "PUT\n/test%24file.text\n") << path;
+    EXPECT_EQ(Sha256Hex(out->canonical_request),
+              "9e0e90d9c76de8fa5b200d8c849cd5b8dc7a3be3951ddb7f6a76b4158342019d")
+        << path;
+    EXPECT_EQ(out->signed_headers, "date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class");
+    EXPECT_EQ(out->signature, "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd")
+        << path;
+  }
+}
+
+TEST(SigV4S3Examples, GetBucketLifecycle) {
+  SigningRequest s = S3Example("GET", "/", "lifecycle", kEmptyPayloadSha256);
+  s.headers = {{"Host", kS3Host}, {"x-amz-content-sha256", kEmptyPayloadSha256}};
+  auto out = SignRequest(s);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(Sha256Hex(out->canonical_request),
+            "9766c798316ff2757b517bc739a67f6213b4ab36dd5da2f94eaebf79c77395ca");
+  EXPECT_EQ(out->signature, "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
+}
+
+TEST(SigV4S3Examples, ListObjects) {
+  SigningRequest s = S3Example("GET", "/", "max-keys=2&prefix=J", kEmptyPayloadSha256);
+  s.headers = {{"Host", kS3Host}, {"x-amz-content-sha256", kEmptyPayloadSha256}};
+  auto out = SignRequest(s);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(Sha256Hex(out->canonical_request),
+            "df57d21db20da04d7fa30298dd4488ba3a2b47ca3a489c74750e0f1e7df1b9b7");
+  EXPECT_EQ(out->signature, "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
+}
+
+TEST(SigV4S3Examples, PresignedGetObject) {
+  PresigningRequest p;
+  p.method = "GET";
+  p.path = "/test.txt";
+  p.headers = {{"Host", kS3Host}};
+  p.access_key_id = kS3Key;
+  p.secret_access_key = kS3Secret;
+  p.region = "us-east-1";
+  p.service = "s3";
+  p.time_seconds = kS3Time;
+  p.expires_seconds = 86400;
+  p.uri_mode = UriMode::kS3;
+  auto out = Presign(p);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(Sha256Hex(out->canonical_request),
+            "3bfa292879f6447bbcda7001decf97f4a54dc650c8942174ae0a9121cf58ad04");
+  EXPECT_EQ(out->signature, "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404");
+  EXPECT_EQ(out->query,
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256"
+            "&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
+            "&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host"
+            "&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404");
+}
+
+TEST(SigV4Presign, SessionTokenIsSignedAndExpiryIsBounded) {
+  PresigningRequest p;
+  p.method = "GET";
+  p.path = "/b/k";
+  p.headers = {{"host", "127.0.0.1:7480"}};
+  p.access_key_id = kS3Key;
+  p.secret_access_key = kS3Secret;
+  p.region = "us-east-1";
+  p.service = "s3";
+  p.time_seconds = kS3Time;
+  p.expires_seconds = 60;
+  p.uri_mode = UriMode::kS3;
+  auto plain = Presign(p);
+  ASSERT_TRUE(plain.ok());
+  p.session_token = "tok/en+=";
+  auto with_token = Presign(p);
+  ASSERT_TRUE(with_token.ok());
+  EXPECT_NE(with_token->signature, plain->signature);
+  EXPECT_NE(with_token->query.find("&X-Amz-Security-Token=tok%2Fen%2B%3D&"), std::string::npos);
+  p.expires_seconds = 0;
+  EXPECT_TRUE(Presign(p).status().Is(Code::kInvalidArgument));
+  p.expires_seconds = 604801;
+  EXPECT_TRUE(Presign(p).status().Is(Code::kInvalidArgument));
+  p.expires_seconds = 604800;
+  EXPECT_TRUE(Presign(p).ok());
+  p.headers = {};
+  EXPECT_TRUE(Presign(p).status().Is(Code::kInvalidArgument));
+}
+
+TEST(SigV4Canonical, CanonicalUriS3EncodesOnceAndKeepsSegments) {
+  struct Case {
+    const char* raw;
+    const char* canonical;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"", "/"},
+           {"/", "/"},
+           {"//a//b/", "//a//b/"},
+           {"/a/./b/../c", "/a/./b/../c"},
+           {"/a%20b", "/a%20b"},
+           {"/a b", "/a%20b"},
+           {"/a%2Fb", "/a/b"},  // '/' is never encoded in an S3 path
+           {"/k%25", "/k%25"},
+           {"/sha256:abc", "/sha256%3Aabc"},
+       }) {
+    EXPECT_EQ(CanonicalUri(c.raw, UriMode::kS3), c.canonical) << c.raw;
+  }
+  // The default stays the botocore rule for other services.
+  EXPECT_EQ(CanonicalUri("/a%20b", UriMode::kNormalized), "/a%2520b");
+}
+
 }  // namespace
 }  // namespace berth::auth

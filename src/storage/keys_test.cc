@@ -40,6 +40,57 @@ TEST(UploadKeyDeathTest, InvalidIdAborts) {
   EXPECT_DEATH((void)UploadKey(""), "invalid upload id");
 }
 
+TEST(DigestFromBlobKey, InvertsBlobKey) {
+  for (auto alg : {oci::DigestAlgorithm::kSha256, oci::DigestAlgorithm::kSha512}) {
+    oci::Digest d = oci::Digest::Of("abc", alg);
+    auto back = DigestFromBlobKey(BlobKey(d));
+    ASSERT_TRUE(back.has_value());
+    EXPECT_EQ(*back, d);
+  }
+}
+
+TEST(DigestFromBlobKey, RejectsWhatBlobKeyNeverMakes) {
+  std::string key = BlobKey(oci::Digest::Of("abc"));
+  std::string hex(oci::Digest::Of("abc").hex());
+  EXPECT_FALSE(DigestFromBlobKey(""));
+  EXPECT_FALSE(DigestFromBlobKey("blobs/"));
+  EXPECT_FALSE(DigestFromBlobKey("uploads/" + key));
+  EXPECT_FALSE(DigestFromBlobKey(key + "x"));
+  EXPECT_FALSE(DigestFromBlobKey("blobs/sha256/" + hex));           // no fan-out
+  EXPECT_FALSE(DigestFromBlobKey("blobs/sha256/00/" + hex));        // wrong fan-out
+  EXPECT_FALSE(DigestFromBlobKey("blobs/md5/ba/" + hex));           // unknown algorithm
+  EXPECT_FALSE(DigestFromBlobKey("blobs/sha256/ba/x/" + hex));      // extra level
+}
+
+TEST(UploadIdFromKey, FindsTheIdOfEveryUploadKey) {
+  std::string id = "0123456789abcdef0123456789abcdef";
+  EXPECT_EQ(UploadIdFromKey(UploadKey(id)), id);
+  EXPECT_EQ(UploadIdFromKey(UploadObjectsPrefix(id)), id);
+  EXPECT_EQ(UploadIdFromKey(UploadDataKey(id)), id);
+  EXPECT_EQ(UploadIdFromKey(UploadTailKey(id, UploadTailName(5, "0123abcd"))), id);
+  EXPECT_FALSE(UploadIdFromKey("uploads/xyz"));
+  EXPECT_FALSE(UploadIdFromKey("blobs/" + id));
+  EXPECT_FALSE(UploadIdFromKey("uploads/" + id + "0"));
+}
+
+TEST(UploadTailName, IsValidatedStrictly) {
+  EXPECT_EQ(UploadTailName(8388608, "deadbeef"), "tail-8388608-deadbeef");
+  EXPECT_EQ(UploadTailKey("0123456789abcdef0123456789abcdef", "tail-0-0123abcd"),
+            "uploads/0123456789abcdef0123456789abcdef/tail-0-0123abcd");
+  EXPECT_TRUE(IsValidUploadTailName("tail-0-0123abcd"));
+  EXPECT_TRUE(IsValidUploadTailName("tail-18446744073709551615-" + std::string(32, 'a')));
+  for (std::string bad : {"", "tail-", "tail-1-", "tail--0123abcd", "tail-01-0123abcd",
+                          "tail-1-0123abc", "tail-1-0123ABCD", "tail-1-0123abcd/..",
+                          "data", "tail-1-../../x"}) {
+    EXPECT_FALSE(IsValidUploadTailName(bad)) << bad;
+  }
+}
+
+TEST(UploadTailKeyDeathTest, InvalidNameAborts) {
+  EXPECT_DEATH((void)UploadTailKey("0123456789abcdef0123456789abcdef", "../x"),
+               "invalid tail name");
+}
+
 TEST(IsValidUploadId, AcceptsExactly32LowerHex) {
   EXPECT_TRUE(IsValidUploadId("0123456789abcdef0123456789abcdef"));
   EXPECT_TRUE(IsValidUploadId(std::string(32, 'f')));
