@@ -8,7 +8,7 @@ namespace berth::api {
 
 namespace bhttp = http::bhttp;
 
-Authenticator::Authenticator(auth::IdentityStore* identities, auth::TokenKeyFile* keys,
+Authenticator::Authenticator(auth::IdentityStore* identities, auth::TokenKeySource* keys,
                              const Clock& clock, AuthOptions options)
     : identities_(identities), keys_(keys), clock_(clock), options_(std::move(options)) {}
 

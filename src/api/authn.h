@@ -37,8 +37,9 @@ struct AuthOptions {
 
 class Authenticator {
  public:
-  // `identities` and `keys` may be null only when auth is disabled.
-  Authenticator(auth::IdentityStore* identities, auth::TokenKeyFile* keys, const Clock& clock,
+  // `identities` and `keys` (the file or the shared key) may be null only when auth is
+  // disabled; both must outlive the Authenticator.
+  Authenticator(auth::IdentityStore* identities, auth::TokenKeySource* keys, const Clock& clock,
                 AuthOptions options);
 
   bool enabled() const { return options_.enabled; }
@@ -62,7 +63,7 @@ class Authenticator {
 
  private:
   auth::IdentityStore* identities_;
-  auth::TokenKeyFile* keys_;
+  auth::TokenKeySource* keys_;
   const Clock& clock_;
   AuthOptions options_;
 };

@@ -1,13 +1,18 @@
 // Identities: accounts, their access keys and the identity policies attached to them.
 //
 // IdentityStore is the interface the request path uses (Lookup by access key id) and
-// `berth admin` edits (Create, Delete, List). The file backend keeps everything in
-// DATA/identities.json (mode 0600, replaced atomically) and re-reads it when it
-// changes on disk — checked at most once a second — so `berth admin` commands take
-// effect on a running server without a restart. A file that stops parsing is logged
-// and ignored (the last good contents stay in use).
+// `berth admin` edits (Create, Delete, List). Two backends keep the same document:
+//  - the file backend (one node): DATA/identities.json (mode 0600, replaced
+//    atomically), re-read when it changes on disk — checked at most once a second —
+//    so `berth admin` commands take effect on a running server without a restart;
+//  - the shared backend (several nodes): the shared document "auth/identities" in the
+//    metadata store, edited by compare-and-set and re-read every refresh_ms, so a key
+//    created or deleted on any node (or by `berth admin`) counts on every node within
+//    that time.
+// A document that stops parsing is logged and ignored (the last good contents stay in
+// use).
 //
-// File format (hand-editable; policies are policy documents as JSON objects):
+// Document format (hand-editable; policies are policy documents as JSON objects):
 //   {"version": 1, "identities": [{"access_key_id": "AKIA...", "secret_access_key": "...",
 //     "account_id": "123456789012", "user_name": "admin", "admin": true,
 //     "created_at": 1714979289, "policies": [{"Version": "2012-10-17", "Statement": [...]}]}]}
@@ -24,6 +29,7 @@
 
 #include "auth/caller.h"
 #include "auth/policy.h"
+#include "auth/shared_documents.h"
 #include "auth/sigv4.h"
 #include "base/clock.h"
 #include "base/status.h"
@@ -90,6 +96,33 @@ Result<std::unique_ptr<IdentityStore>> OpenFileIdentityStore(const std::filesyst
 // already existed. Safe against concurrent first starts (file lock).
 Result<bool> EnsureAdministrator(const std::filesystem::path& data_dir,
                                  std::string_view account_id);
+
+// The identities in the shared document kSharedIdentitiesName of `docs` (which must
+// outlive the store); an absent document is an empty store, created on the first
+// Create. Lookup and List answer from a copy re-read when options.refresh_ms old; a
+// Lookup that misses re-reads early, at most once per options.miss_refresh_ms. Create
+// and Delete are compare-and-set loops over the document (options.max_attempts, then
+// kAborted), visible on this node at once. A document that does not parse is an error
+// here (fail fast at startup); `clock` paces the re-reads.
+Result<std::unique_ptr<IdentityStore>> OpenSharedIdentityStore(SharedDocuments& docs,
+                                                               const Clock& clock = Clock::Real(),
+                                                               SharedStoreOptions options = {});
+
+// First run of a registry on shared documents: if the identities document holds no
+// identity, creates the administrator (as EnsureAdministrator) by compare-and-set from
+// absent/empty. Of nodes starting at once exactly one wins; only it writes
+// DATA/credentials (same format and mode as EnsureAdministrator) and returns true; the
+// others return false and write nothing. The winner writes the credentials to a
+// temporary file in `data_dir` before it swaps, and renames it after: should it die in
+// between, the administrator's key is in DATA/credentials.pending-*.
+Result<bool> EnsureSharedAdministrator(SharedDocuments& docs, const std::filesystem::path& data_dir,
+                                       std::string_view account_id);
+
+// Moving a registry from one node's files to shared documents: if the shared identities
+// document does not exist and `file` (DATA/identities.json) does, copies the file in
+// (after validating it). Returns true if it did. Run it before
+// EnsureSharedAdministrator, which would otherwise create a new administrator.
+Result<bool> ImportIdentityFile(SharedDocuments& docs, const std::filesystem::path& file);
 
 // A SigV4 CredentialLookup backed by `store` (which must outlive it).
 CredentialLookup MakeCredentialLookup(IdentityStore& store);

@@ -43,6 +43,13 @@ Status WriteAll(int fd, std::string_view data, const std::string& what) {
   return Status::Ok();
 }
 
+Status SyncDirectory(const fs::path& dir) {
+  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dfd.get() < 0) return Status::FromErrno("open directory " + dir.string(), errno);
+  if (::fsync(dfd.get()) != 0) return Status::FromErrno("fsync directory " + dir.string(), errno);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::string> ReadSmallFile(const fs::path& path, size_t max_bytes) {
@@ -92,10 +99,15 @@ Status WriteFileAtomically(const fs::path& path, std::string_view contents, mode
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     return fail(Status::FromErrno("rename " + tmp.string() + " to " + path.string(), errno));
   }
-  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd.get() < 0) return Status::FromErrno("open directory " + dir.string(), errno);
-  if (::fsync(dfd.get()) != 0) return Status::FromErrno("fsync directory " + dir.string(), errno);
-  return Status::Ok();
+  return SyncDirectory(dir);
+}
+
+Status RenameDurably(const fs::path& from, const fs::path& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return Status::FromErrno("rename " + from.string() + " to " + to.string(), errno);
+  }
+  fs::path dir = to.parent_path();
+  return SyncDirectory(dir.empty() ? fs::path(".") : dir);
 }
 
 Result<std::optional<FileStamp>> StatFile(const fs::path& path) {

@@ -28,6 +28,10 @@ Result<std::string> ReadSmallFile(const std::filesystem::path& path, size_t max_
 Status WriteFileAtomically(const std::filesystem::path& path, std::string_view contents,
                            mode_t mode = 0600);
 
+// rename(2) `from` over `to` (same directory), then fsync the directory so that the
+// rename survives a crash once this returns.
+Status RenameDurably(const std::filesystem::path& from, const std::filesystem::path& to);
+
 // Identity of one version of a file: changes when the file is replaced (new inode)
 // or rewritten (mtime, size).
 struct FileStamp {

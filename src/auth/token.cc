@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <functional>
 #include <vector>
 
 #include "auth/crypto.h"
@@ -47,13 +48,16 @@ std::string Mac(const TokenKeyring& keyring, std::string_view signed_part) {
   return Base64UrlEncode(HmacSha256(keyring.key(), signed_part));
 }
 
-Result<TokenKeyring> ParseKeyFile(const std::string& text, const std::filesystem::path& path) {
+// The key as stored, in the file or in the shared document: 64 hex characters.
+std::string KeyText(const TokenKeyring& keyring) { return HexEncode(keyring.key()); }
+
+Result<TokenKeyring> ParseKeyText(std::string_view text, std::string_view source) {
   std::string_view s = text;
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
     s.remove_suffix(1);
   auto key = HexDecode(s);
   if (!key.has_value() || key->size() != kTokenKeyBytes) {
-    return Status::Corruption(path.string() + " does not hold a token key (" +
+    return Status::Corruption(std::string(source) + " does not hold a token key (" +
                               std::to_string(kTokenKeyBytes * 2) +
                               " hex characters); remove it or run `berth admin rotate-token-key`");
   }
@@ -65,6 +69,59 @@ std::filesystem::path LockPath(const std::filesystem::path& path) {
   lock += ".lock";
   return lock;
 }
+
+std::string SharedSource() { return "shared document " + std::string(kSharedTokenKeyName); }
+
+Result<std::shared_ptr<const TokenKeyring>> ParseSharedKey(const std::optional<std::string>& text) {
+  if (!text.has_value()) {
+    return Status::NotFound(SharedSource() +
+                            " does not exist (was it deleted?); run `berth admin "
+                            "rotate-token-key` to create a new key");
+  }
+  BERTH_ASSIGN_OR_RETURN(TokenKeyring keyring, ParseKeyText(*text, SharedSource()));
+  return std::make_shared<const TokenKeyring>(std::move(keyring));
+}
+
+class SharedTokenKey final : public TokenKeySource {
+ public:
+  SharedTokenKey(SharedDocuments& docs, const Clock& clock, SharedStoreOptions options)
+      : docs_(docs),
+        options_(options),
+        cache_(docs, std::string(kSharedTokenKeyName), clock, ParseSharedKey) {}
+
+  // Creates the key if there is none (the first node wins; the others adopt its key),
+  // then loads it.
+  Status Open() {
+    return Replace([](const std::optional<std::string>& current) { return !current.has_value(); });
+  }
+
+  std::shared_ptr<const TokenKeyring> Current() override { return cache_.Get(options_.refresh_ms); }
+
+  Status Rotate() override {
+    return Replace([](const std::optional<std::string>&) { return true; });
+  }
+
+ private:
+  // Swaps in a new random key when `wanted` says so given the current text; then makes
+  // whatever is stored current here.
+  Status Replace(const std::function<bool(const std::optional<std::string>&)>& wanted) {
+    BERTH_ASSIGN_OR_RETURN(
+        std::optional<std::string> stored,
+        UpdateSharedDocument(
+            docs_, kSharedTokenKeyName, options_.max_attempts,
+            [&](const std::optional<std::string>& current) -> Result<std::optional<std::string>> {
+              if (!wanted(current)) return std::optional<std::string>();
+              return std::optional<std::string>(KeyText(TokenKeyring::Generate()));
+            }));
+    BERTH_ASSIGN_OR_RETURN(std::shared_ptr<const TokenKeyring> keyring, ParseSharedKey(stored));
+    cache_.Install(std::move(*stored), std::move(keyring));
+    return Status::Ok();
+  }
+
+  SharedDocuments& docs_;
+  const SharedStoreOptions options_;
+  SharedDocumentCache<TokenKeyring> cache_;
+};
 
 }  // namespace
 
@@ -218,7 +275,7 @@ Result<std::unique_ptr<TokenKeyFile>> TokenKeyFile::Open(const std::filesystem::
     BERTH_ASSIGN_OR_RETURN(auto stamp, StatFile(path));
     if (!stamp.has_value()) {
       TokenKeyring fresh = TokenKeyring::Generate();
-      BERTH_RETURN_IF_ERROR(WriteFileAtomically(path, HexEncode(fresh.key()) + "\n", 0600));
+      BERTH_RETURN_IF_ERROR(WriteFileAtomically(path, KeyText(fresh) + "\n", 0600));
     }
   }
   std::lock_guard<std::mutex> l(file->mu_);
@@ -229,7 +286,7 @@ Result<std::unique_ptr<TokenKeyFile>> TokenKeyFile::Open(const std::filesystem::
 Result<std::string> TokenKeyFile::RotateFile(const std::filesystem::path& path) {
   BERTH_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(LockPath(path)));
   TokenKeyring fresh = TokenKeyring::Generate();
-  BERTH_RETURN_IF_ERROR(WriteFileAtomically(path, HexEncode(fresh.key()) + "\n", 0600));
+  BERTH_RETURN_IF_ERROR(WriteFileAtomically(path, KeyText(fresh) + "\n", 0600));
   return fresh.key_id();
 }
 
@@ -239,7 +296,7 @@ Status TokenKeyFile::Reload() {
   if (!stamp.has_value()) return Status::NotFound(path_.string() + " does not exist");
   if (current_ != nullptr && stamp_ == stamp) return Status::Ok();
   BERTH_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path_, 4096));
-  BERTH_ASSIGN_OR_RETURN(TokenKeyring keyring, ParseKeyFile(text, path_));
+  BERTH_ASSIGN_OR_RETURN(TokenKeyring keyring, ParseKeyText(text, path_.string()));
   current_ = std::make_shared<const TokenKeyring>(std::move(keyring));
   stamp_ = stamp;
   return Status::Ok();
@@ -264,6 +321,14 @@ Status TokenKeyFile::Rotate() {
   std::lock_guard<std::mutex> l(mu_);
   BERTH_RETURN_IF_ERROR(Reload());
   return Status::Ok();
+}
+
+Result<std::unique_ptr<TokenKeySource>> OpenSharedTokenKey(SharedDocuments& docs,
+                                                           const Clock& clock,
+                                                           SharedStoreOptions options) {
+  auto source = std::make_unique<SharedTokenKey>(docs, clock, options);
+  BERTH_RETURN_IF_ERROR(source->Open());
+  return std::unique_ptr<TokenKeySource>(std::move(source));
 }
 
 }  // namespace berth::auth

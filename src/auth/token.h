@@ -14,7 +14,8 @@
 // token issued before. A token does not outlive its access key only if the caller
 // also checks that the key still exists (VerifyToken cannot see the identity store).
 //
-// TokenKeyring is an immutable value: thread-safe. TokenKeyFile is thread-safe.
+// TokenKeyring is an immutable value: thread-safe. TokenKeySource implementations (the
+// file DATA/token.key for one node, a shared document for several) are thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,7 @@
 #include "auth/auth_result.h"
 #include "auth/caller.h"
 #include "auth/secret_file.h"
+#include "auth/shared_documents.h"
 #include "base/clock.h"
 #include "base/status.h"
 
@@ -99,13 +101,31 @@ struct BasicCredentials {
 // kUnauthorized naming the problem: not Basic, bad base64, no ':', empty user.
 Result<BasicCredentials> ParseBasicAuthorization(std::string_view header_value);
 
+// Where the token signing key lives: what mints and verifies tokens asks it for the
+// current keyring each time. Implementations are thread-safe.
+class TokenKeySource {
+ public:
+  virtual ~TokenKeySource() = default;
+  TokenKeySource() = default;
+  TokenKeySource(const TokenKeySource&) = delete;
+  TokenKeySource& operator=(const TokenKeySource&) = delete;
+
+  // The current keyring; never null. If the key's storage becomes unreadable or
+  // corrupt, the last good key stays in use (logged once).
+  virtual std::shared_ptr<const TokenKeyring> Current() = 0;
+  // Replaces the key with a new random one and makes it current here at once: every
+  // token issued so far stops verifying (on other nodes sharing the key, once they
+  // re-read it).
+  virtual Status Rotate() = 0;
+};
+
 // DATA/token.key: the keyring persisted as 64 hex characters, mode 0600.
 //
 // Current() re-reads the file when it changed (checked at most once a second), so
 // `berth admin rotate-token-key` takes effect on a running server without a restart
 // and on every node sharing the file. If the file later becomes unreadable or
 // corrupt, the last good key stays in use.
-class TokenKeyFile {
+class TokenKeyFile final : public TokenKeySource {
  public:
   // Reads `path`, creating it with a new random key if it does not exist.
   static Result<std::unique_ptr<TokenKeyFile>> Open(const std::filesystem::path& path,
@@ -114,12 +134,9 @@ class TokenKeyFile {
   // TokenKeyFile: what `berth admin rotate-token-key` runs. Returns the new key id.
   static Result<std::string> RotateFile(const std::filesystem::path& path);
 
-  TokenKeyFile(const TokenKeyFile&) = delete;
-  TokenKeyFile& operator=(const TokenKeyFile&) = delete;
-
-  std::shared_ptr<const TokenKeyring> Current();
+  std::shared_ptr<const TokenKeyring> Current() override;
   // Writes a new key and makes it current: every token issued so far stops verifying.
-  Status Rotate();
+  Status Rotate() override;
 
  private:
   TokenKeyFile(std::filesystem::path path, const Clock& clock)
@@ -134,5 +151,16 @@ class TokenKeyFile {
   int64_t last_check_ms_ = 0;                    // guarded by mu_
   std::string last_error_;                       // guarded by mu_
 };
+
+// The keyring in the shared document kSharedTokenKeyName of `docs` (64 hex characters;
+// `docs` must outlive the source), so that a token minted by one node verifies on
+// every other. The first node to open it when the document is absent creates the key
+// (by compare-and-set: every node ends up with the same one). Current() re-reads the
+// document when options.refresh_ms old, so a rotation on any node (or by `berth admin
+// rotate-token-key`: open, then Rotate()) ends every earlier token on every node
+// within that time. A document that does not hold a key is an error here (fail fast).
+Result<std::unique_ptr<TokenKeySource>> OpenSharedTokenKey(SharedDocuments& docs,
+                                                           const Clock& clock = Clock::Real(),
+                                                           SharedStoreOptions options = {});
 
 }  // namespace berth::auth

@@ -5,8 +5,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <latch>
+#include <set>
+#include <thread>
+#include <vector>
 
 #include "auth/crypto.h"
+#include "auth/shared_documents_testing.h"
 
 namespace berth::auth {
 namespace {
@@ -313,6 +318,109 @@ TEST(TokenKeyFile, CorruptFileIsAnErrorAtOpen) {
   auto file = TokenKeyFile::Open(path);
   EXPECT_TRUE(file.status().Is(Code::kCorruption));
   EXPECT_NE(file.status().message().find("rotate-token-key"), std::string::npos);
+}
+
+SharedStoreOptions SharedOptions() {
+  SharedStoreOptions o;
+  o.refresh_ms = 2000;
+  return o;
+}
+
+std::unique_ptr<TokenKeySource> OpenShared(SharedDocuments& docs, const Clock& clock) {
+  auto source = OpenSharedTokenKey(docs, clock, SharedOptions());
+  EXPECT_TRUE(source.ok()) << source.status().ToString();
+  return source.ok() ? std::move(*source) : nullptr;
+}
+
+TEST(SharedTokenKey, ATokenMintedOnOneNodeVerifiesOnAnother) {
+  MemorySharedDocuments docs;
+  ManualClock clock(kNowMs);
+  auto a = OpenShared(docs, clock);  // creates the key
+  auto b = OpenShared(docs, clock);  // adopts it
+  EXPECT_EQ(a->Current()->key_id(), b->Current()->key_id());
+  std::string stored = **docs.Get(kSharedTokenKeyName);
+  EXPECT_EQ(stored, HexEncode(a->Current()->key()));  // 64 hex characters, as token.key
+  std::string pw = IssueToken(*a->Current(), Alice(), clock)->password;
+  auto v = VerifyToken(pw, *b->Current(), clock);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->caller.principal_arn, Alice().principal_arn);
+}
+
+TEST(SharedTokenKey, RotationOnOneNodeEndsTokensOnEveryNodeWithinTheRefreshInterval) {
+  MemorySharedDocuments docs;
+  ManualClock clock(kNowMs);
+  auto a = OpenShared(docs, clock);
+  auto b = OpenShared(docs, clock);
+  std::string pw = IssueToken(*b->Current(), Alice(), clock)->password;
+  std::string old_id = a->Current()->key_id();
+
+  ASSERT_TRUE(a->Rotate().ok());
+  EXPECT_NE(a->Current()->key_id(), old_id);  // at once where it was rotated
+  EXPECT_EQ(VerifyToken(pw, *a->Current(), clock).kind(), TokenError::kUnknownKey);
+  clock.Advance(1999);
+  EXPECT_TRUE(VerifyToken(pw, *b->Current(), clock).ok());
+  clock.Advance(1);
+  EXPECT_EQ(b->Current()->key_id(), a->Current()->key_id());
+  EXPECT_EQ(VerifyToken(pw, *b->Current(), clock).kind(), TokenError::kUnknownKey);
+  // New tokens work everywhere again.
+  std::string fresh = IssueToken(*b->Current(), Alice(), clock)->password;
+  EXPECT_TRUE(VerifyToken(fresh, *a->Current(), clock).ok());
+}
+
+TEST(SharedTokenKey, NodesOpeningAtOnceAgreeOnOneKey) {
+  MemorySharedDocuments mem;
+  CountingDocuments docs(mem);
+  constexpr int kNodes = 8;
+  std::latch start(kNodes);
+  std::vector<std::string> ids(kNodes);
+  std::vector<std::thread> threads;
+  for (int n = 0; n < kNodes; ++n) {
+    threads.emplace_back([&, n] {
+      start.arrive_and_wait();
+      auto source = OpenSharedTokenKey(docs);
+      ASSERT_TRUE(source.ok()) << source.status().ToString();
+      ids[n] = (*source)->Current()->key_id();
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 1u);
+  EXPECT_EQ(TokenKeyring::FromKey(*HexDecode(**mem.Get(kSharedTokenKeyName)))->key_id(), ids[0]);
+}
+
+TEST(SharedTokenKey, KeepsTheLastGoodKeyWhenTheDocumentBreaks) {
+  MemorySharedDocuments mem;
+  CountingDocuments docs(mem);
+  ManualClock clock(kNowMs);
+  auto source = OpenShared(docs, clock);
+  std::string before = source->Current()->key_id();
+  std::string good = **mem.Get(kSharedTokenKeyName);
+  ASSERT_TRUE(mem.Swap(kSharedTokenKeyName, good, "garbage").ok());
+  clock.Advance(2000);
+  EXPECT_EQ(source->Current()->key_id(), before);
+  docs.set_fail(true);
+  clock.Advance(2000);
+  EXPECT_EQ(source->Current()->key_id(), before);
+  EXPECT_TRUE(source->Rotate().Is(Code::kUnavailable));
+  EXPECT_EQ(source->Current()->key_id(), before);
+  docs.set_fail(false);
+  // Opening against a corrupt document fails fast; rotating repairs it.
+  auto broken = OpenSharedTokenKey(docs, clock);
+  EXPECT_TRUE(broken.status().Is(Code::kCorruption));
+  EXPECT_NE(broken.status().message().find("rotate-token-key"), std::string::npos);
+  ASSERT_TRUE(source->Rotate().ok());
+  EXPECT_NE(source->Current()->key_id(), before);
+  EXPECT_TRUE(OpenSharedTokenKey(docs, clock).ok());
+}
+
+TEST(TokenKeyFile, IsATokenKeySource) {
+  TempDir dir;
+  ManualClock clock(kNowMs);
+  auto file = TokenKeyFile::Open(dir.path() / "token.key", clock);
+  ASSERT_TRUE(file.ok());
+  TokenKeySource& source = **file;
+  std::string before = source.Current()->key_id();
+  ASSERT_TRUE(source.Rotate().ok());
+  EXPECT_NE(source.Current()->key_id(), before);
 }
 
 }  // namespace
