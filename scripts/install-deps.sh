@@ -11,7 +11,9 @@ BUILD_PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 # Real clients and peers the integration tests drive.
-TEST_PKGS=(skopeo buildah podman containerd docker-registry curl jq python3)
+# Engines of the scale-out mode: Ceph radosgw for S3, PostgreSQL 15, nginx as the balancer.
+TEST_PKGS=(skopeo buildah podman containerd docker-registry curl jq python3
+  postgresql ceph-mon ceph-osd radosgw nginx-light)
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" != "--build-only" ]]; then want+=("${TEST_PKGS[@]}"); fi
