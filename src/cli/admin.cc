@@ -9,7 +9,9 @@
 
 #include "auth/identity_store.h"
 #include "auth/secret_file.h"
+#include "auth/shared_documents.h"
 #include "auth/token.h"
+#include "cli/storage_setup.h"
 #include "config/config.h"
 
 namespace berth::cli {
@@ -21,6 +23,7 @@ constexpr std::string_view kTokenKeyFileName = "token.key";
 
 struct AdminFlags {
   std::string data_dir;
+  std::string config_file;
   // create-key
   std::string account;
   std::string name;
@@ -30,13 +33,46 @@ struct AdminFlags {
   std::string access_key_id;
 };
 
-fs::path DataDir(const AdminFlags& flags) {
-  if (!flags.data_dir.empty()) return flags.data_dir;
-  auto env = config::BerthEnvironment();
-  if (auto it = env.find("BERTH_DATA_DIR"); it != env.end() && !it->second.empty()) {
-    return it->second;
+// The configuration `berth serve` would run with: --config, then BERTH_* variables.
+Result<config::Config> LoadConfig(const AdminFlags& flags) {
+  config::Config cfg;
+  if (!flags.config_file.empty()) {
+    BERTH_RETURN_IF_ERROR(config::LoadYamlFile(flags.config_file, cfg));
   }
-  return config::Config{}.data_dir;
+  BERTH_RETURN_IF_ERROR(config::ApplyEnvironment(config::BerthEnvironment(), cfg));
+  if (!flags.data_dir.empty()) cfg.data_dir = flags.data_dir;
+  BERTH_RETURN_IF_ERROR(config::Validate(cfg));
+  return cfg;
+}
+
+// Where identities and the token key live: files in the data directory on the
+// embedded default, the shared metadata store when the configuration names one (so a
+// key created here is honoured by every node within seconds).
+struct AuthStores {
+  fs::path data;
+  std::unique_ptr<storage::MetadataStore> meta;  // null on the embedded default
+  std::unique_ptr<auth::SharedDocuments> docs;
+  std::string where;  // for messages
+
+  Result<std::unique_ptr<auth::IdentityStore>> Identities() {
+    if (docs) return auth::OpenSharedIdentityStore(*docs);
+    return auth::OpenFileIdentityStore(data / auth::kIdentitiesFileName);
+  }
+};
+
+Result<AuthStores> OpenAuthStores(const AdminFlags& flags) {
+  BERTH_ASSIGN_OR_RETURN(config::Config cfg, LoadConfig(flags));
+  AuthStores out;
+  out.data = cfg.data_dir;
+  if (cfg.storage.metadata.type == "sqlite") {
+    out.where = (out.data / auth::kIdentitiesFileName).string();
+    return out;
+  }
+  cfg.storage.metadata.postgres.max_connections = 2;
+  BERTH_ASSIGN_OR_RETURN(out.meta, OpenMetadataStore(cfg, out.data, &out.where));
+  out.where = "the shared " + out.where + " metadata store";
+  out.docs = std::make_unique<auth::SettingsDocuments<storage::MetadataStore>>(*out.meta);
+  return out;
 }
 
 int Fail(std::ostream& err, std::string_view command, const Status& st) {
@@ -56,8 +92,9 @@ std::string FormatTime(int64_t epoch_seconds) {
 
 int CreateKey(const AdminFlags& flags, std::ostream& out, std::ostream& err) {
   constexpr std::string_view kCmd = "create-key";
-  fs::path data = DataDir(flags);
-  auto store = auth::OpenFileIdentityStore(data / auth::kIdentitiesFileName);
+  auto stores = OpenAuthStores(flags);
+  if (!stores.ok()) return Fail(err, kCmd, stores.status());
+  auto store = stores->Identities();
   if (!store.ok()) return Fail(err, kCmd, store.status());
 
   auth::NewIdentity spec;
@@ -96,7 +133,7 @@ int CreateKey(const AdminFlags& flags, std::ostream& out, std::ostream& err) {
   auto created = (*store)->Create(spec);
   if (!created.ok()) return Fail(err, kCmd, created.status());
   out << "Created an access key for " << created->principal_arn() << " in "
-      << (data / auth::kIdentitiesFileName).string() << ".\n"
+      << stores->where << ".\n"
       << "The secret is shown only now; add these lines to ~/.aws/credentials:\n\n"
       << "[" << created->user_name << "]\n"
       << "aws_access_key_id = " << created->access_key_id << "\n"
@@ -110,8 +147,9 @@ int CreateKey(const AdminFlags& flags, std::ostream& out, std::ostream& err) {
 
 int DeleteKey(const AdminFlags& flags, std::ostream& out, std::ostream& err) {
   constexpr std::string_view kCmd = "delete-key";
-  fs::path data = DataDir(flags);
-  auto store = auth::OpenFileIdentityStore(data / auth::kIdentitiesFileName);
+  auto stores = OpenAuthStores(flags);
+  if (!stores.ok()) return Fail(err, kCmd, stores.status());
+  auto store = stores->Identities();
   if (!store.ok()) return Fail(err, kCmd, store.status());
   if (Status st = (*store)->Delete(flags.access_key_id); !st.ok()) return Fail(err, kCmd, st);
   out << "Deleted access key " << flags.access_key_id << ".\n";
@@ -120,13 +158,14 @@ int DeleteKey(const AdminFlags& flags, std::ostream& out, std::ostream& err) {
 
 int ListKeys(const AdminFlags& flags, std::ostream& out, std::ostream& err) {
   constexpr std::string_view kCmd = "list-keys";
-  fs::path data = DataDir(flags);
-  auto store = auth::OpenFileIdentityStore(data / auth::kIdentitiesFileName);
+  auto stores = OpenAuthStores(flags);
+  if (!stores.ok()) return Fail(err, kCmd, stores.status());
+  auto store = stores->Identities();
   if (!store.ok()) return Fail(err, kCmd, store.status());
   auto list = (*store)->List();
   if (!list.ok()) return Fail(err, kCmd, list.status());
   if (list->empty()) {
-    out << "No access keys in " << (data / auth::kIdentitiesFileName).string() << ".\n";
+    out << "No access keys in " << stores->where << ".\n";
     return 0;
   }
   struct Row {
@@ -154,10 +193,24 @@ int ListKeys(const AdminFlags& flags, std::ostream& out, std::ostream& err) {
 }
 
 int RotateTokenKey(const AdminFlags& flags, std::ostream& out, std::ostream& err) {
-  fs::path path = DataDir(flags) / kTokenKeyFileName;
-  auto id = auth::TokenKeyFile::RotateFile(path);
-  if (!id.ok()) return Fail(err, "rotate-token-key", id.status());
-  out << "Rotated the registry token key in " << path.string() << " (new key id " << *id
+  constexpr std::string_view kCmd = "rotate-token-key";
+  auto stores = OpenAuthStores(flags);
+  if (!stores.ok()) return Fail(err, kCmd, stores.status());
+  std::string where, id;
+  if (stores->docs) {
+    auto keys = auth::OpenSharedTokenKey(*stores->docs);
+    if (!keys.ok()) return Fail(err, kCmd, keys.status());
+    if (Status st = (*keys)->Rotate(); !st.ok()) return Fail(err, kCmd, st);
+    id = (*keys)->Current()->key_id();
+    where = stores->where;
+  } else {
+    fs::path path = stores->data / kTokenKeyFileName;
+    auto rotated = auth::TokenKeyFile::RotateFile(path);
+    if (!rotated.ok()) return Fail(err, kCmd, rotated.status());
+    id = *rotated;
+    where = path.string();
+  }
+  out << "Rotated the registry token key in " << where << " (new key id " << id
       << ").\nEvery registry token issued before is now invalid: clients must log in again.\n";
   return 0;
 }
@@ -171,6 +224,9 @@ void AddAdminCommand(CLI::App& app, std::ostream& out, std::ostream& err) {
   auto add_data = [&](CLI::App* cmd) {
     cmd->add_option("--data", flags->data_dir,
                     "Data directory (default $BERTH_DATA_DIR, else ./berth-data)");
+    cmd->add_option("--config", flags->config_file,
+                    "The YAML file berth serve runs with: with a shared metadata store "
+                    "(storage.metadata.type postgres) keys are edited there, for every node");
   };
 
   CLI::App* create = admin->add_subcommand("create-key", "Create an access key and print it");

@@ -25,16 +25,16 @@
 #include "api/authn.h"
 #include "api/ecr/api.h"
 #include "auth/identity_store.h"
+#include "auth/shared_documents.h"
 #include "auth/token.h"
 #include "auth/crypto.h"
 #include "cli/run_app.h"
+#include "cli/storage_setup.h"
 #include "config/config.h"
 #include "http/blocking.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
 #include "registry/registry.h"
-#include "storage/blob/fs/fs_blob_store.h"
-#include "storage/meta/sqlite/sqlite_metadata_store.h"
 
 namespace berth::cli {
 namespace {
@@ -120,18 +120,19 @@ int RunServe(const ServeFlags& flags) {
                                 ec.message()));
   }
   if (Status st = LockDataDir(data); !st.ok()) return Fail(st);
-  auto blobs = storage::OpenFsBlobStore(data, {.direct_io = cfg.uploads.direct_io});
-  if (!blobs.ok()) return Fail(blobs.status());
-  auto meta = storage::OpenSqliteMetadataStore(data / "meta.db");
-  if (!meta.ok()) return Fail(meta.status());
+  auto stores = OpenStores(cfg, data);
+  if (!stores.ok()) return Fail(stores.status());
+  storage::BlobStore* blobs = stores->blobs.get();
+  storage::MetadataStore* meta = stores->meta.get();
 
   registry::Options ropts;
   ropts.create_on_push = cfg.create_on_push;
   ropts.max_manifest_bytes = cfg.limits.max_manifest_bytes;
   ropts.upload_expiry_ms = cfg.uploads.expiry_seconds * 1000;
+  ropts.upload_lease_ms = cfg.uploads.lease_seconds * 1000;
   ropts.account_id = cfg.ecr.account_id;
   ropts.manifest_cache_bytes = cfg.cache.manifest_bytes;
-  registry::Registry reg(**blobs, **meta, Clock::Real(), ropts);
+  registry::Registry reg(*blobs, *meta, Clock::Real(), ropts);
   if (Status st = reg.AdoptUnownedRepositories(); !st.ok()) return Fail(st);
 
   int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -173,29 +174,51 @@ int RunServe(const ServeFlags& flags) {
   eopts.region = cfg.ecr.region;
   eopts.public_url = config::PublicUrl(cfg, *port);
   eopts.download_url_ttl_seconds = cfg.ecr.download_url_ttl_seconds;
-  eopts.download_url_key =
-      cfg.ecr.download_url_secret.empty() ? auth::RandomBytes(32) : cfg.ecr.download_url_secret;
-  // Authentication: identities in DATA/identities.json, the token key in DATA/token.key.
+  // Secrets and identities: in DATA (identities.json, token.key) on the embedded
+  // default; in the shared metadata store when several nodes share one, so that a key
+  // created anywhere, a token minted anywhere and a rotation reach every node.
+  std::unique_ptr<auth::SharedDocuments> shared_docs;
+  if (cfg.storage.metadata.type != "sqlite") {
+    shared_docs = std::make_unique<auth::SettingsDocuments<storage::MetadataStore>>(*meta);
+  }
+  if (!cfg.ecr.download_url_secret.empty()) {
+    eopts.download_url_key = cfg.ecr.download_url_secret;
+  } else if (shared_docs) {
+    auto secret = auth::SharedSecret(*shared_docs, auth::kDownloadUrlSecretName, 32);
+    if (!secret.ok()) return Fail(secret.status());
+    eopts.download_url_key = *secret;
+  } else {
+    eopts.download_url_key = auth::RandomBytes(32);
+  }
   std::unique_ptr<auth::IdentityStore> identities;
-  std::unique_ptr<auth::TokenKeyFile> token_keys;
+  std::unique_ptr<auth::TokenKeySource> token_keys;
   api::AuthOptions auth_opts;
   auth_opts.enabled = cfg.auth.enabled;
   auth_opts.realm = eopts.public_url + "/";
   auth_opts.token_ttl_seconds = cfg.auth.token_ttl_seconds;
   if (cfg.auth.enabled) {
-    auto created = auth::EnsureAdministrator(data, cfg.ecr.account_id);
+    Result<bool> created = shared_docs
+                               ? auth::EnsureSharedAdministrator(*shared_docs, data, cfg.ecr.account_id)
+                               : auth::EnsureAdministrator(data, cfg.ecr.account_id);
     if (!created.ok()) return Fail(created.status());
     if (*created) {
       std::printf("berth: created an administrator access key for account %s in %s "
                   "(AWS shared-credentials format, profile default)\n",
                   cfg.ecr.account_id.c_str(), (data / auth::kCredentialsFileName).c_str());
     }
-    auto store = auth::OpenFileIdentityStore(data / auth::kIdentitiesFileName);
+    auto store = shared_docs ? auth::OpenSharedIdentityStore(*shared_docs)
+                             : auth::OpenFileIdentityStore(data / auth::kIdentitiesFileName);
     if (!store.ok()) return Fail(store.status());
     identities = std::move(*store);
-    auto keys = auth::TokenKeyFile::Open(data / "token.key");
-    if (!keys.ok()) return Fail(keys.status());
-    token_keys = std::move(*keys);
+    if (shared_docs) {
+      auto keys = auth::OpenSharedTokenKey(*shared_docs);
+      if (!keys.ok()) return Fail(keys.status());
+      token_keys = std::move(*keys);
+    } else {
+      auto keys = auth::TokenKeyFile::Open(data / "token.key");
+      if (!keys.ok()) return Fail(keys.status());
+      token_keys = std::move(*keys);
+    }
   } else {
     std::fprintf(stderr,
                  "berth serve: WARNING: authentication is OFF (--no-auth): anyone who can "
@@ -242,9 +265,11 @@ int RunServe(const ServeFlags& flags) {
   std::printf("berth listening on %s://%s:%u\n", cfg.tls.enabled() ? "https" : "http",
               shown_host.c_str(), static_cast<unsigned>(*port));
   std::fflush(stdout);
-  spdlog::info("serving listen={} port={} data_dir={} create_on_push={} tls={} io_threads={}",
-               cfg.listen, *port, cfg.data_dir, cfg.create_on_push, cfg.tls.enabled(),
-               sopts.io_threads);
+  spdlog::info(
+      "serving listen={} port={} data_dir={} storage=\"{}\" create_on_push={} tls={} "
+      "io_threads={}",
+      cfg.listen, *port, cfg.data_dir, stores->description, cfg.create_on_push,
+      cfg.tls.enabled(), sopts.io_threads);
   server.Run();
   if (Status st = reg.FlushPulls(); !st.ok()) {
     spdlog::error("pull time flush failed error=\"{}\"", st.ToString());

@@ -66,6 +66,7 @@ const std::vector<Setting>& Settings() {
       INT_SETTING("uploads.expiry_seconds", uploads.expiry_seconds),
       INT_SETTING("uploads.sweep_interval_seconds", uploads.sweep_interval_seconds),
       BOOL_SETTING("uploads.direct_io", uploads.direct_io),
+      INT_SETTING("uploads.lease_seconds", uploads.lease_seconds),
       INT_SETTING("limits.max_manifest_bytes", limits.max_manifest_bytes),
       INT_SETTING("cache.manifest_bytes", cache.manifest_bytes),
       STR_SETTING("ecr.account_id", ecr.account_id),
@@ -186,6 +187,9 @@ Status Validate(const Config& cfg) {
   }
   if (cfg.tls.cert.empty() != cfg.tls.key.empty()) {
     return Status::InvalidArgument("tls.cert and tls.key must be set together");
+  }
+  if (cfg.uploads.lease_seconds <= 0) {
+    return Status::InvalidArgument("uploads.lease_seconds: must be positive");
   }
   if (cfg.uploads.expiry_seconds <= 0 || cfg.uploads.sweep_interval_seconds <= 0) {
     return Status::InvalidArgument("uploads.expiry_seconds and sweep_interval must be positive");

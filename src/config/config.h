@@ -44,6 +44,10 @@ struct UploadConfig {
   // Write upload bodies with O_DIRECT (whole 1 MiB blocks straight to disk, skipping
   // the page cache) where the file system supports it. Default: true.
   bool direct_io = true;
+  // How long an upload session stays claimed by a request that stopped sending (a
+  // killed node, a dead client) before a request on any node may continue it.
+  // Default: 30.
+  int64_t lease_seconds = 30;
 };
 
 struct LimitsConfig {

@@ -1,5 +1,7 @@
 #include "api/distribution/errors.h"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/json.hpp>
 
 namespace berth::api::distribution {
@@ -63,7 +65,9 @@ http::Response Build(status st, const char* code, const std::string& message,
 http::Response ErrorResponse(const Status& st) {
   WireError w = ToWireError(st.code());
   if (w.status == status::internal_server_error) {
-    // Never leak internals; the server log has the cause under the request id.
+    // Never leak internals; the server log has the cause (the router logs the request
+    // id with the response).
+    spdlog::error("internal error cause=\"{}\"", st.ToString());
     return Build(w.status, w.code, "internal storage error; see the server log", "");
   }
   return Build(w.status, w.code, st.message(), st.detail());
