@@ -56,10 +56,10 @@ TEST(DigestFromBlobKey, RejectsWhatBlobKeyNeverMakes) {
   EXPECT_FALSE(DigestFromBlobKey("blobs/"));
   EXPECT_FALSE(DigestFromBlobKey("uploads/" + key));
   EXPECT_FALSE(DigestFromBlobKey(key + "x"));
-  EXPECT_FALSE(DigestFromBlobKey("blobs/sha256/" + hex));           // no fan-out
-  EXPECT_FALSE(DigestFromBlobKey("blobs/sha256/00/" + hex));        // wrong fan-out
-  EXPECT_FALSE(DigestFromBlobKey("blobs/md5/ba/" + hex));           // unknown algorithm
-  EXPECT_FALSE(DigestFromBlobKey("blobs/sha256/ba/x/" + hex));      // extra level
+  EXPECT_FALSE(DigestFromBlobKey("blobs/sha256/" + hex));       // no fan-out
+  EXPECT_FALSE(DigestFromBlobKey("blobs/sha256/00/" + hex));    // wrong fan-out
+  EXPECT_FALSE(DigestFromBlobKey("blobs/md5/ba/" + hex));       // unknown algorithm
+  EXPECT_FALSE(DigestFromBlobKey("blobs/sha256/ba/x/" + hex));  // extra level
 }
 
 TEST(UploadIdFromKey, FindsTheIdOfEveryUploadKey) {
@@ -79,9 +79,9 @@ TEST(UploadTailName, IsValidatedStrictly) {
             "uploads/0123456789abcdef0123456789abcdef/tail-0-0123abcd");
   EXPECT_TRUE(IsValidUploadTailName("tail-0-0123abcd"));
   EXPECT_TRUE(IsValidUploadTailName("tail-18446744073709551615-" + std::string(32, 'a')));
-  for (std::string bad : {"", "tail-", "tail-1-", "tail--0123abcd", "tail-01-0123abcd",
-                          "tail-1-0123abc", "tail-1-0123ABCD", "tail-1-0123abcd/..",
-                          "data", "tail-1-../../x"}) {
+  for (std::string bad :
+       {"", "tail-", "tail-1-", "tail--0123abcd", "tail-01-0123abcd", "tail-1-0123abc",
+        "tail-1-0123ABCD", "tail-1-0123abcd/..", "data", "tail-1-../../x"}) {
     EXPECT_FALSE(IsValidUploadTailName(bad)) << bad;
   }
 }

@@ -65,10 +65,10 @@ using s3::CompletedPart;
 using s3::S3Client;
 
 constexpr uint64_t kMiB = 1 << 20;
-constexpr uint64_t kMinPartSize = 5 * kMiB;     // S3's minimum for all parts but the last
-constexpr uint64_t kMaxPartSize = 5ull << 30;   // S3's maximum part
-constexpr int kMaxParts = 10000;                // S3's maximum part number
-constexpr int kMaxFullParts = kMaxParts - 1;    // the last part number is the tail's
+constexpr uint64_t kMinPartSize = 5 * kMiB;    // S3's minimum for all parts but the last
+constexpr uint64_t kMaxPartSize = 5ull << 30;  // S3's maximum part
+constexpr int kMaxParts = 10000;               // S3's maximum part number
+constexpr int kMaxFullParts = kMaxParts - 1;   // the last part number is the tail's
 constexpr uint64_t kAwsCopyObjectMax = 5ull << 30;
 constexpr int64_t kMaxPresignSeconds = 7 * 24 * 3600;
 constexpr int kListPage = 1000;
@@ -401,10 +401,10 @@ class S3BlobWriter final : public BlobWriter {
 
   Status UploadNextPart(std::span<const char> part) {
     if (state_.parts >= kMaxFullParts) {
-      return Status(Code::kTooLarge,
-                    "upload " + upload_id_ + " would exceed " + std::to_string(kMaxParts) +
-                        " parts of " + std::to_string(state_.part_size) +
-                        " bytes (raise the object store's part size)");
+      return Status(Code::kTooLarge, "upload " + upload_id_ + " would exceed " +
+                                         std::to_string(kMaxParts) + " parts of " +
+                                         std::to_string(state_.part_size) +
+                                         " bytes (raise the object store's part size)");
     }
     const std::string key = UploadDataKey(upload_id_);
     if (state_.multipart_id.empty()) {
@@ -534,8 +534,7 @@ class S3BlobStore final : public BlobStore {
     if (!put.ok()) {
       if (!put.status().Is(Code::kAlreadyExists)) return put.status();
       if (ReadSmallObject(key).value_or("") != token) {
-        return Status(Code::kAlreadyExists,
-                      "upload " + std::string(upload_id) + " already exists",
+        return Status(Code::kAlreadyExists, "upload " + std::string(upload_id) + " already exists",
                       std::string(upload_id));
       }
     }
@@ -564,8 +563,9 @@ class S3BlobStore final : public BlobStore {
       // This cursor is the recorded one, so the tail it superseded is garbage.
       Status st = client().DeleteObject(UploadTailKey(upload_id, state.prev_tail));
       if (!st.ok()) {
-        spdlog::warn("s3 blob store: cannot delete a superseded tail upload={} tail={} error=\"{}\"",
-                     upload_id, state.prev_tail, st.ToString());
+        spdlog::warn(
+            "s3 blob store: cannot delete a superseded tail upload={} tail={} error=\"{}\"",
+            upload_id, state.prev_tail, st.ToString());
       }
     }
     return std::unique_ptr<BlobWriter>(std::move(writer));
@@ -598,8 +598,7 @@ class S3BlobStore final : public BlobStore {
     return Finish(CopyToBlob(UploadDataKey(upload_id), at.size, blob_key), upload_id, state);
   }
 
-  Status DeleteUpload(std::string_view upload_id,
-                      const std::optional<UploadCursor>& at) override {
+  Status DeleteUpload(std::string_view upload_id, const std::optional<UploadCursor>& at) override {
     if (!IsValidUploadId(upload_id)) return UploadUnknown(upload_id);
     UploadState state;
     if (at) {
@@ -831,8 +830,7 @@ class S3BlobStore final : public BlobStore {
   }
 
   Status CopyInParts(const std::string& source, uint64_t size, const std::string& blob_key) {
-    const uint64_t range =
-        std::max(options().copy_part_size, (size + kMaxParts - 1) / kMaxParts);
+    const uint64_t range = std::max(options().copy_part_size, (size + kMaxParts - 1) / kMaxParts);
     BERTH_ASSIGN_OR_RETURN(std::string id, client().CreateMultipartUpload(blob_key));
     auto abort = [&](Status st) {
       Status aborted = client().AbortMultipartUpload(blob_key, id);
@@ -926,8 +924,7 @@ Result<std::unique_ptr<BlobStore>> OpenS3BlobStore(const S3BlobStoreOptions& opt
                                    std::to_string(options.copy_part_size));
   }
   BERTH_ASSIGN_OR_RETURN(
-      auto client,
-      S3Client::Create(options.config, options.credentials, options.client_hooks));
+      auto client, S3Client::Create(options.config, options.credentials, options.client_hooks));
   auto shared = std::make_shared<Shared>();
   shared->client = std::move(client);
   shared->options = options;

@@ -154,8 +154,7 @@ void DeletePrefix(const std::string& prefix) {
 INSTANTIATE_TEST_SUITE_P(
     S3, BlobStoreConformance,
     ::testing::Values(BlobStoreBackend{
-        "s3",
-        [](const fs::path& scratch) { return OpenForTest(OptionsFor(scratch)); },
+        "s3", [](const fs::path& scratch) { return OpenForTest(OptionsFor(scratch)); },
         [](const fs::path& scratch) { DeletePrefix(PrefixFor(scratch)); }, SkipReason}),
     BlobStoreBackendName);
 
@@ -343,8 +342,8 @@ TEST_F(S3BlobStoreTest, SmallUploadsDoNotAllocateAWholePart) {
 TEST_F(S3BlobStoreTest, LargeUploadInOddChunksOnAlternatingNodesReadsOnlyTails) {
   BlobStore& a = Node();
   BlobStore& b = Node();
-  const std::vector<size_t> pattern = {7 * kMiB + 3, 1, 13 * kMiB + 11, 333 * 1024 + 1,
-                                       kPartSize,    2 * kMiB - 1, 9 * kMiB + 7, 4099};
+  const std::vector<size_t> pattern = {
+      7 * kMiB + 3, 1, 13 * kMiB + 11, 333 * 1024 + 1, kPartSize, 2 * kMiB - 1, 9 * kMiB + 7, 4099};
   std::vector<size_t> chunks;
   size_t total = 0;
   for (size_t i = 0; total < 100 * kMiB; ++i) {
@@ -589,6 +588,10 @@ TEST_F(S3BlobStoreTest, CheckNamesWhatIsWrong) {
   EXPECT_EQ(st.code(), Code::kUnavailable) << st.ToString();
   EXPECT_NE(st.message().find("127.0.0.1:1"), std::string::npos) << st.ToString();
   EXPECT_NE(st.message().find(GetEnv().bucket), std::string::npos) << st.ToString();
+  // An outage is kUnavailable everywhere, never "blob unknown".
+  EXPECT_EQ((*store)->Stat(oci::Digest::Of("x")).status().code(), Code::kUnavailable);
+  EXPECT_EQ((*store)->AppendUpload(NewUploadId(), UploadCursor{}).status().code(),
+            Code::kUnavailable);
 }
 
 // Uploads the store holds anything for are listed, also one whose marker a crash

@@ -114,8 +114,9 @@ class Connection final {
     deadline.cancel();
     RunUntil(deadline_done);
     if (ec) {
-      return Failure::Retryable("resolve " + ep.connect_host + ": " +
-                     (resolve_timed_out ? "timed out after " + Ms(timeout) : ec.message()));
+      return Failure::Retryable(
+          "resolve " + ep.connect_host + ": " +
+          (resolve_timed_out ? "timed out after " + Ms(timeout) : ec.message()));
     }
 
     beast::tcp_stream stream(ioc_);
@@ -151,9 +152,9 @@ class Connection final {
       const long verify_result = SSL_get_verify_result(tls_->native_handle());
       if (verify && verify_result != X509_V_OK) {
         return Failure::Fatal(Status::FailedPrecondition(
-                           "TLS certificate of object store " + ep.display + " (" + where +
-                           ") is not trusted: " + X509_verify_cert_error_string(verify_result) +
-                           "; trust its CA with the object store's CA file setting"));
+            "TLS certificate of object store " + ep.display + " (" + where +
+            ") is not trusted: " + X509_verify_cert_error_string(verify_result) +
+            "; trust its CA with the object store's CA file setting"));
       }
       return Failure::Retryable("TLS handshake with " + where + ": " + Describe(ec, timeout));
     }
@@ -359,8 +360,7 @@ class Core final {
       return ExecuteOrThrow(call, stream, attempts_out);
     } catch (const std::exception& e) {
       // Beast and Asio report through error codes here; this is the adapter's net.
-      return Status::Internal("s3 " + std::string(call.op) + ": unexpected exception: " +
-                              e.what());
+      return Status::Internal("s3 " + std::string(call.op) + ": unexpected exception: " + e.what());
     }
   }
 
@@ -370,9 +370,8 @@ class Core final {
 
   void Backoff(int retry, const OpContext& ctx, std::string_view error) {
     thread_local std::mt19937_64 rng{std::random_device{}()};
-    const milliseconds delay =
-        RetryDelay(retry, config_.retry_base_delay, config_.retry_max_delay,
-                   std::uniform_real_distribution<double>(0.0, 1.0)(rng));
+    const milliseconds delay = RetryDelay(retry, config_.retry_base_delay, config_.retry_max_delay,
+                                          std::uniform_real_distribution<double>(0.0, 1.0)(rng));
     spdlog::warn(
         "s3 request failed, retrying op={} bucket={} key={} retry={} max_retries={} delay_ms={} "
         "error=\"{}\"",
@@ -423,8 +422,9 @@ class Core final {
       }
       if (!error) return r;
       if (IsRetryable(*error) && attempt <= config_.max_retries) {
-        Backoff(attempt, ctx, error->code.empty() ? "HTTP " + std::to_string(error->http_status)
-                                                  : error->code + ": " + error->message);
+        Backoff(attempt, ctx,
+                error->code.empty() ? "HTTP " + std::to_string(error->http_status)
+                                    : error->code + ": " + error->message);
         continue;
       }
       return ErrorStatus(*error, ctx, attempt);
@@ -467,7 +467,7 @@ class Core final {
     }
     if (error_code ec = conn->Write(req, config_.io_timeout)) {
       return Failure::Retryable("send request: " + Describe(ec, config_.io_timeout),
-                     reused && IsClosedByPeer(ec));
+                                reused && IsClosedByPeer(ec));
     }
     auto parser = std::make_unique<Parser>();
     parser->header_limit(kMaxHeaderBytes);
@@ -475,7 +475,7 @@ class Core final {
     if (call.method == http::verb::head) parser->skip(true);
     if (error_code ec = conn->ReadHeader(*parser, config_.io_timeout)) {
       return Failure::Retryable("read response: " + Describe(ec, config_.io_timeout),
-                     reused && IsClosedByPeer(ec));
+                                reused && IsClosedByPeer(ec));
     }
     r.header = parser->get().base();
     r.conn = std::move(conn);
@@ -585,9 +585,8 @@ class ObjectReaderImpl final : public ObjectReader {
         conn_.reset();
         parser_.reset();
         OpContext ctx = Context();
-        const std::string what =
-            "read object body at byte " + std::to_string(start_ + delivered_) + ": " +
-            Describe(ec, core_->io_timeout());
+        const std::string what = "read object body at byte " + std::to_string(start_ + delivered_) +
+                                 ": " + Describe(ec, core_->io_timeout());
         if (++resumes_ > core_->config().max_retries) {
           return UnreachableStatus(what, ctx, resumes_);
         }
@@ -608,8 +607,8 @@ class ObjectReaderImpl final : public ObjectReader {
   }
 
   OpContext Context() const {
-    return OpContext{"GetObject", core_->endpoint().display, core_->endpoint().bucket, key_, "",
-                     core_->credentials().access_key_id};
+    return OpContext{"GetObject", core_->endpoint().display,         core_->endpoint().bucket, key_,
+                     "",          core_->credentials().access_key_id};
   }
 
   // Everything was delivered: read what is left of the message (a chunked body's last
@@ -642,12 +641,13 @@ class ObjectReaderImpl final : public ObjectReader {
                     {"If-Match", etag_}};
     BERTH_ASSIGN_OR_RETURN(Response r, core_->Execute(call, /*stream=*/true));
     uint64_t first = 0, last = 0, total = 0;
-    if (r.status() != 206 || !ParseContentRange(r.Field(http::field::content_range), first, last,
-                                                total) ||
+    if (r.status() != 206 ||
+        !ParseContentRange(r.Field(http::field::content_range), first, last, total) ||
         first != from || last != to || total != object_size_) {
-      return Status(Code::kAborted, "object " + key_ + " changed while it was being read (resuming at " +
-                             std::to_string(from) + " got HTTP " + std::to_string(r.status()) +
-                             " '" + r.Field(http::field::content_range) + "')");
+      return Status(Code::kAborted,
+                    "object " + key_ + " changed while it was being read (resuming at " +
+                        std::to_string(from) + " got HTTP " + std::to_string(r.status()) + " '" +
+                        r.Field(http::field::content_range) + "')");
     }
     conn_ = std::move(r.conn);
     parser_ = std::move(r.parser);
@@ -672,18 +672,17 @@ class S3ClientImpl final : public S3Client {
   S3ClientImpl(S3Config config, std::shared_ptr<Core> core)
       : S3Client(std::move(config)), core_(std::move(core)) {}
 
-  Status HeadBucket() override {
-    return Do(Bucket(http::verb::head, "HeadBucket")).status();
-  }
+  Status HeadBucket() override { return Do(Bucket(http::verb::head, "HeadBucket")).status(); }
 
   Status CreateBucket() override {
     Call call = Bucket(http::verb::put, "CreateBucket");
     std::string body;
     // us-east-1 is the default location, and the one name AWS refuses as a constraint.
     if (config().region != "us-east-1") {
-      body = "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-             "<LocationConstraint>" +
-             xml::Escape(config().region) + "</LocationConstraint></CreateBucketConfiguration>";
+      body =
+          "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+          "<LocationConstraint>" +
+          xml::Escape(config().region) + "</LocationConstraint></CreateBucketConfiguration>";
       call.body = body;
     }
     auto r = Do(std::move(call));
@@ -692,7 +691,9 @@ class S3ClientImpl final : public S3Client {
     return r.status();
   }
 
-  Status DeleteBucket() override { return Do(Bucket(http::verb::delete_, "DeleteBucket")).status(); }
+  Status DeleteBucket() override {
+    return Do(Bucket(http::verb::delete_, "DeleteBucket")).status();
+  }
 
   Result<ObjectInfo> HeadObject(std::string_view key) override {
     BERTH_ASSIGN_OR_RETURN(Call call, Object(http::verb::head, "HeadObject", key));
@@ -722,8 +723,9 @@ class S3ClientImpl final : public S3Client {
       uint64_t last = 0;
       if (!range_header) {
         return Status::Internal("GetObject " + call.key + ": object store " +
-                                core_->endpoint().display + " sent a partial answer (206) to "
-                                                            "a request for the whole object");
+                                core_->endpoint().display +
+                                " sent a partial answer (206) to "
+                                "a request for the whole object");
       }
       if (!ParseContentRange(r.Field(http::field::content_range), start, last, object_size) ||
           last - start + 1 != size || start != range->offset) {
@@ -749,8 +751,7 @@ class S3ClientImpl final : public S3Client {
     return r.Field(http::field::etag);
   }
 
-  Result<std::string> PutObjectIfAbsent(std::string_view key,
-                                        std::span<const char> body) override {
+  Result<std::string> PutObjectIfAbsent(std::string_view key, std::span<const char> body) override {
     BERTH_ASSIGN_OR_RETURN(Call call, Object(http::verb::put, "PutObject", key));
     call.headers = {{"If-None-Match", "*"}};
     call.body = body;
@@ -758,8 +759,8 @@ class S3ClientImpl final : public S3Client {
     if (!r.ok()) {
       if (r.status().Is(Code::kAborted)) {  // 412: the condition failed
         return Status(Code::kAlreadyExists,
-                      "object " + config().prefix + std::string(key) + " already exists in bucket " +
-                          config().bucket,
+                      "object " + config().prefix + std::string(key) +
+                          " already exists in bucket " + config().bucket,
                       "PreconditionFailed");
       }
       return r.status();
@@ -837,10 +838,10 @@ class S3ClientImpl final : public S3Client {
     return ParseInitiateMultipartUpload(r.body);
   }
 
-  Result<std::string> UploadPart(std::string_view key, std::string_view upload_id,
-                                 int part_number, std::span<const char> body) override {
-    BERTH_ASSIGN_OR_RETURN(Call call, Part(http::verb::put, "UploadPart", key, upload_id,
-                                           part_number));
+  Result<std::string> UploadPart(std::string_view key, std::string_view upload_id, int part_number,
+                                 std::span<const char> body) override {
+    BERTH_ASSIGN_OR_RETURN(Call call,
+                           Part(http::verb::put, "UploadPart", key, upload_id, part_number));
     call.body = body;
     BERTH_ASSIGN_OR_RETURN(Response r, Do(std::move(call)));
     std::string etag = r.Field(http::field::etag);
@@ -852,8 +853,8 @@ class S3ClientImpl final : public S3Client {
                                      int part_number, std::string_view source_key,
                                      std::optional<ByteRange> range) override {
     if (source_key.empty()) return Status::InvalidArgument("UploadPartCopy: empty source key");
-    BERTH_ASSIGN_OR_RETURN(Call call, Part(http::verb::put, "UploadPartCopy", key, upload_id,
-                                           part_number));
+    BERTH_ASSIGN_OR_RETURN(Call call,
+                           Part(http::verb::put, "UploadPartCopy", key, upload_id, part_number));
     call.headers = {{"x-amz-copy-source", CopySource(source_key)}};
     if (range) {
       // x-amz-copy-source-range has no open-ended form.
@@ -880,7 +881,8 @@ class S3ClientImpl final : public S3Client {
       }
     }
     BERTH_ASSIGN_OR_RETURN(Call call, Object(http::verb::post, "CompleteMultipartUpload", key));
-    if (upload_id.empty()) return Status::InvalidArgument("CompleteMultipartUpload: empty upload id");
+    if (upload_id.empty())
+      return Status::InvalidArgument("CompleteMultipartUpload: empty upload id");
     call.query = {{"uploadId", std::string(upload_id)}};
     call.upload_id = upload_id;
     const std::string body = CompleteMultipartUploadBody(parts);
@@ -928,16 +930,15 @@ class S3ClientImpl final : public S3Client {
   }
 
   Result<ListMultipartUploadsPage> ListMultipartUploads(std::string_view prefix,
-                                                       std::string_view key_marker,
-                                                       std::string_view upload_id_marker,
-                                                       int max_uploads) override {
+                                                        std::string_view key_marker,
+                                                        std::string_view upload_id_marker,
+                                                        int max_uploads) override {
     if (max_uploads < 1 || max_uploads > 1000) {
       return Status::InvalidArgument("ListMultipartUploads: max_uploads must be 1 to 1000");
     }
     Call call = Bucket(http::verb::get, "ListMultipartUploads");
-    call.query = {{"uploads", ""},
-                  {"max-uploads", std::to_string(max_uploads)},
-                  {"encoding-type", "url"}};
+    call.query = {
+        {"uploads", ""}, {"max-uploads", std::to_string(max_uploads)}, {"encoding-type", "url"}};
     const std::string full_prefix = config().prefix + std::string(prefix);
     if (!full_prefix.empty()) call.query.emplace_back("prefix", full_prefix);
     if (!key_marker.empty()) {
@@ -1072,7 +1073,8 @@ Result<std::unique_ptr<S3Client>> S3Client::Create(S3Config config, S3Credential
   }
   auto core = std::make_shared<Core>(config, std::move(endpoint), std::move(credentials),
                                      std::move(hooks), std::move(tls));
-  return std::unique_ptr<S3Client>(std::make_unique<S3ClientImpl>(std::move(config), std::move(core)));
+  return std::unique_ptr<S3Client>(
+      std::make_unique<S3ClientImpl>(std::move(config), std::move(core)));
 }
 
 }  // namespace berth::storage::s3

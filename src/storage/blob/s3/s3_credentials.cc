@@ -90,8 +90,7 @@ Result<S3Credentials> ParseSharedCredentials(std::string_view text, std::string_
   auto it = sections.find(profile);
   if (it == sections.end()) {
     return Status::NotFound("there is no profile [" + std::string(profile) + "] in " +
-                            std::string(path) + " (profiles there: " + ProfileList(sections) +
-                            ")");
+                            std::string(path) + " (profiles there: " + ProfileList(sections) + ")");
   }
   const auto& kv = it->second;
   auto get = [&kv](std::string_view key) -> std::string {
@@ -104,9 +103,9 @@ Result<S3Credentials> ParseSharedCredentials(std::string_view text, std::string_
   c.session_token = get("aws_session_token");
   c.source = std::string(path) + " [" + std::string(profile) + "]";
   if (c.access_key_id.empty() || c.secret_access_key.empty()) {
-    return Status::FailedPrecondition(
-        "profile [" + std::string(profile) + "] in " + std::string(path) +
-        " needs both aws_access_key_id and aws_secret_access_key");
+    return Status::FailedPrecondition("profile [" + std::string(profile) + "] in " +
+                                      std::string(path) +
+                                      " needs both aws_access_key_id and aws_secret_access_key");
   }
   return c;
 }

@@ -89,8 +89,7 @@ TEST(S3Credentials, DefaultProfileOfHomeFile) {
 TEST(S3Credentials, ProfileAndFileFromTheEnvironment) {
   TempDir dir;
   std::string path = dir.Write("elsewhere/creds", kFile);
-  auto c = LoadS3Credentials(
-      EnvOf({{"AWS_SHARED_CREDENTIALS_FILE", path}, {"AWS_PROFILE", "ci"}}));
+  auto c = LoadS3Credentials(EnvOf({{"AWS_SHARED_CREDENTIALS_FILE", path}, {"AWS_PROFILE", "ci"}}));
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->access_key_id, "AKIDCI");  // trimmed; the nested key is ignored
   EXPECT_EQ(c->secret_access_key, "secret-ci");
@@ -117,8 +116,8 @@ TEST(S3Credentials, NothingFoundNamesWhatWasTried) {
 TEST(S3Credentials, UnknownProfileListsTheOnesThere) {
   TempDir dir;
   std::string path = dir.Write("creds", kFile);
-  auto c = LoadS3Credentials(
-      EnvOf({{"AWS_SHARED_CREDENTIALS_FILE", path}, {"AWS_PROFILE", "prod"}}));
+  auto c =
+      LoadS3Credentials(EnvOf({{"AWS_SHARED_CREDENTIALS_FILE", path}, {"AWS_PROFILE", "prod"}}));
   ASSERT_TRUE(c.status().Is(Code::kFailedPrecondition));
   const std::string& m = c.status().message();
   EXPECT_NE(m.find("no profile [prod] in " + path), std::string::npos) << m;

@@ -79,8 +79,8 @@ bool ParseNumber(std::string_view s, T& out) {
 }
 
 Status Malformed(std::string_view what, std::string_view detail) {
-  return Status::Corruption("malformed " + std::string(what) + " from the object store: " +
-                            std::string(detail));
+  return Status::Corruption("malformed " + std::string(what) +
+                            " from the object store: " + std::string(detail));
 }
 
 std::string StripPrefix(std::string key, std::string_view prefix) {
@@ -136,8 +136,8 @@ class XmlReader final {
   bool StartsWith(std::string_view p) const { return s_.substr(pos_, p.size()) == p; }
 
   void SkipSpace() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\r' ||
-                                s_[pos_] == '\n')) {
+    while (pos_ < s_.size() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\r' || s_[pos_] == '\n')) {
       ++pos_;
     }
   }
@@ -166,8 +166,8 @@ class XmlReader final {
   }
 
   static bool IsNameChar(char c) {
-    return !(c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '/' || c == '>' ||
-             c == '=' || c == '<' || c == '"' || c == '\'');
+    return !(c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '/' || c == '>' || c == '=' ||
+             c == '<' || c == '"' || c == '\'');
   }
 
   std::string_view Name() {
@@ -292,7 +292,8 @@ Result<xml::Element> ParseRoot(std::string_view body, std::string_view root,
   auto doc = xml::Parse(body);
   if (!doc.ok()) return Malformed(what, doc.status().message());
   if (doc->name != root) {
-    return Malformed(what, "root element <" + doc->name + ">, expected <" + std::string(root) + ">");
+    return Malformed(what,
+                     "root element <" + doc->name + ">, expected <" + std::string(root) + ">");
   }
   return doc;
 }
@@ -413,9 +414,8 @@ std::string EncodeQuery(const QueryParams& query) {
 
 Result<SignedRequest> SignS3Request(const S3Endpoint& endpoint, const S3Credentials& credentials,
                                     std::string_view region, std::string_view method,
-                                    std::string_view key, const QueryParams& query,
-                                    Headers headers, std::string_view payload_sha256,
-                                    int64_t now_seconds) {
+                                    std::string_view key, const QueryParams& query, Headers headers,
+                                    std::string_view payload_sha256, int64_t now_seconds) {
   SignedRequest out;
   const std::string path = RequestPath(endpoint, key);
   const std::string raw_query = EncodeQuery(query);
@@ -624,8 +624,7 @@ Result<ListMultipartUploadsPage> ParseListMultipartUploads(std::string_view body
 
 Result<std::string> ParseInitiateMultipartUpload(std::string_view body) {
   constexpr std::string_view kWhat = "CreateMultipartUpload response";
-  BERTH_ASSIGN_OR_RETURN(xml::Element doc,
-                         ParseRoot(body, "InitiateMultipartUploadResult", kWhat));
+  BERTH_ASSIGN_OR_RETURN(xml::Element doc, ParseRoot(body, "InitiateMultipartUploadResult", kWhat));
   std::string id(Trimmed(doc.ChildText("UploadId")));
   if (id.empty()) return Malformed(kWhat, "no <UploadId>");
   return id;
@@ -665,7 +664,8 @@ std::string CompleteMultipartUploadBody(std::span<const CompletedPart> parts) {
 
 std::string DeleteObjectsBody(std::span<const std::string> full_keys) {
   std::string out = "<Delete xmlns=\"" + std::string(kS3Namespace) + "\"><Quiet>true</Quiet>";
-  for (const std::string& k : full_keys) out += "<Object><Key>" + xml::Escape(k) + "</Key></Object>";
+  for (const std::string& k : full_keys)
+    out += "<Object><Key>" + xml::Escape(k) + "</Key></Object>";
   out += "</Delete>";
   return out;
 }
@@ -675,9 +675,9 @@ std::string DeleteObjectsBody(std::span<const std::string> full_keys) {
 bool IsRetryable(const S3Error& e) {
   if (e.http_status == 501) return false;
   if (e.http_status >= 500 || e.http_status == 429) return true;
-  return OneOf(e.code, {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable",
-                        "Throttling", "ThrottlingException", "RequestThrottled",
-                        "TooManyRequests", "OperationAborted"});
+  return OneOf(e.code,
+               {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling",
+                "ThrottlingException", "RequestThrottled", "TooManyRequests", "OperationAborted"});
 }
 
 Status ErrorStatus(const S3Error& e, const OpContext& ctx, int attempts) {
@@ -701,9 +701,8 @@ Status ErrorStatus(const S3Error& e, const OpContext& ctx, int attempts) {
   }
   if (code == "NoSuchUpload") {
     return Status(Code::kUploadUnknown,
-                  "multipart upload " + std::string(ctx.upload_id) + " of " +
-                      std::string(ctx.key) + " does not exist in bucket " + bucket +
-                      " (completed or aborted)",
+                  "multipart upload " + std::string(ctx.upload_id) + " of " + std::string(ctx.key) +
+                      " does not exist in bucket " + bucket + " (completed or aborted)",
                   code);
   }
   if (code == "NoSuchKey" || e.http_status == 404) {
@@ -727,16 +726,14 @@ Status ErrorStatus(const S3Error& e, const OpContext& ctx, int attempts) {
                   code);
   }
   if (code == "NotImplemented" || e.http_status == 501) {
-    return Status(Code::kUnimplemented,
-                  "object store " + ep + " does not implement " + std::string(ctx.op) + ": " +
-                      detail,
-                  code);
+    return Status(
+        Code::kUnimplemented,
+        "object store " + ep + " does not implement " + std::string(ctx.op) + ": " + detail, code);
   }
   if (IsRetryable(e)) {
-    return Status(Code::kUnavailable,
-                  "object store " + ep + " failed " + What(ctx) + ": " + detail +
-                      Attempts(attempts),
-                  code);
+    return Status(
+        Code::kUnavailable,
+        "object store " + ep + " failed " + What(ctx) + ": " + detail + Attempts(attempts), code);
   }
   if (e.http_status == 400 || e.http_status == 409 || e.http_status == 411 ||
       e.http_status == 413) {
@@ -747,9 +744,8 @@ Status ErrorStatus(const S3Error& e, const OpContext& ctx, int attempts) {
 }
 
 Status UnreachableStatus(std::string_view what, const OpContext& ctx, int attempts) {
-  return Status::Unavailable("object store " + std::string(ctx.endpoint) +
-                             " unreachable: " + std::string(what) + " (" + What(ctx) +
-                             Attempts(attempts) + ")");
+  return Status::Unavailable("object store " + std::string(ctx.endpoint) + " unreachable: " +
+                             std::string(what) + " (" + What(ctx) + Attempts(attempts) + ")");
 }
 
 std::chrono::milliseconds RetryDelay(int retry, std::chrono::milliseconds base,

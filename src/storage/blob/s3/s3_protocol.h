@@ -59,9 +59,8 @@ struct SignedRequest {
 // body's hex SHA-256, auth::kEmptyPayloadSha256 or auth::kUnsignedPayload.
 Result<SignedRequest> SignS3Request(const S3Endpoint& endpoint, const S3Credentials& credentials,
                                     std::string_view region, std::string_view method,
-                                    std::string_view key, const QueryParams& query,
-                                    Headers headers, std::string_view payload_sha256,
-                                    int64_t now_seconds);
+                                    std::string_view key, const QueryParams& query, Headers headers,
+                                    std::string_view payload_sha256, int64_t now_seconds);
 
 // A presigned URL for `method` on `key` (query-string SigV4, UNSIGNED-PAYLOAD, only the
 // host header signed). kInvalidArgument unless 1 <= expires_seconds <= 604800.

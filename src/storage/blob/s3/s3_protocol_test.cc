@@ -119,9 +119,9 @@ S3Endpoint AwsExampleEndpoint() {
 }
 
 TEST(S3Signing, GetObjectWithRangeMatchesAwsExample) {
-  auto req = SignS3Request(AwsExampleEndpoint(), AwsExampleCredentials(), "us-east-1", "GET",
-                           "test.txt", {}, {{"Range", "bytes=0-9"}}, auth::kEmptyPayloadSha256,
-                           kAwsExampleTime);
+  auto req =
+      SignS3Request(AwsExampleEndpoint(), AwsExampleCredentials(), "us-east-1", "GET", "test.txt",
+                    {}, {{"Range", "bytes=0-9"}}, auth::kEmptyPayloadSha256, kAwsExampleTime);
   ASSERT_TRUE(req.ok()) << req.status().ToString();
   EXPECT_EQ(req->target, "/test.txt");
   EXPECT_EQ(HeaderOf(req->headers, "Host"), "examplebucket.s3.amazonaws.com");
@@ -146,11 +146,10 @@ TEST(S3Signing, ListObjectsMatchesAwsExample) {
 
 TEST(S3Signing, PutObjectMatchesAwsExample) {
   const std::string payload = auth::Sha256Hex("Welcome to Amazon S3.");
-  auto req = SignS3Request(AwsExampleEndpoint(), AwsExampleCredentials(), "us-east-1", "PUT",
-                           "test$file.text", {},
-                           {{"Date", "Fri, 24 May 2013 00:00:00 GMT"},
-                            {"x-amz-storage-class", "REDUCED_REDUNDANCY"}},
-                           payload, kAwsExampleTime);
+  auto req = SignS3Request(
+      AwsExampleEndpoint(), AwsExampleCredentials(), "us-east-1", "PUT", "test$file.text", {},
+      {{"Date", "Fri, 24 May 2013 00:00:00 GMT"}, {"x-amz-storage-class", "REDUCED_REDUNDANCY"}},
+      payload, kAwsExampleTime);
   ASSERT_TRUE(req.ok()) << req.status().ToString();
   EXPECT_EQ(req->target, "/test%24file.text");
   EXPECT_NE(HeaderOf(req->headers, "Authorization")
@@ -189,8 +188,8 @@ TEST(S3Signing, PresignedUrlMatchesAwsExample) {
 TEST(S3Signing, PresignedUrlPathStyleWithPort) {
   auto ep = ResolveEndpoint(ConfigOf("http://127.0.0.1:7480", "reg"));
   ASSERT_TRUE(ep.ok());
-  auto url = PresignS3Url(*ep, AwsExampleCredentials(), "us-east-1", "GET", "a b/c", 60,
-                          kAwsExampleTime);
+  auto url =
+      PresignS3Url(*ep, AwsExampleCredentials(), "us-east-1", "GET", "a b/c", 60, kAwsExampleTime);
   ASSERT_TRUE(url.ok());
   EXPECT_EQ(url->rfind("http://127.0.0.1:7480/reg/a%20b/c?X-Amz-Algorithm=AWS4-HMAC-SHA256&", 0),
             0u)
@@ -243,10 +242,11 @@ TEST(S3Xml, Escape) {
 // ---- Responses ----
 
 TEST(S3Responses, ErrorBody) {
-  auto e = ParseErrorBody(404,
-                          "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code>"
-                          "<Message>The specified key does not exist.</Message><Key>k</Key>"
-                          "<RequestId>tx1</RequestId></Error>");
+  auto e =
+      ParseErrorBody(404,
+                     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code>"
+                     "<Message>The specified key does not exist.</Message><Key>k</Key>"
+                     "<RequestId>tx1</RequestId></Error>");
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->http_status, 404);
   EXPECT_EQ(e->code, "NoSuchKey");
@@ -376,7 +376,8 @@ TEST(S3Responses, MultipartResults) {
       "CompleteMultipartUploadResult");
   ASSERT_TRUE(etag.ok());
   EXPECT_EQ(*etag, "\"3858f62230ac3c915f300c664312c63f-9\"");
-  EXPECT_TRUE(ParseResultETag("<CopyObjectResult/>", "CopyPartResult").status().Is(Code::kCorruption));
+  EXPECT_TRUE(
+      ParseResultETag("<CopyObjectResult/>", "CopyPartResult").status().Is(Code::kCorruption));
 }
 
 TEST(S3Responses, DeleteResultListsFailures) {
