@@ -288,6 +288,14 @@ TEST_F(SqliteMetadataStoreTest, MigrationTwoKeepsVersionOneDataAndBackfillsImage
   {
     RawDb raw(path_);
     for (const char* sql : {
+             // Undo migration 3 first (it builds on 2).
+             "ALTER TABLE uploads DROP COLUMN hash_state",
+             "ALTER TABLE uploads DROP COLUMN blob_state",
+             "ALTER TABLE uploads DROP COLUMN lease_token",
+             "ALTER TABLE uploads DROP COLUMN lease_expires_at",
+             "DROP TABLE settings",
+             "DROP TABLE leases",
+             "DELETE FROM schema_migrations WHERE version = 3",
              "DROP INDEX repositories_by_account",
              "DROP TABLE repository_tags",
              "ALTER TABLE repositories DROP COLUMN account_id",
