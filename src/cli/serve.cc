@@ -162,6 +162,9 @@ int RunServe(const ServeFlags& flags) {
   sopts.tls_key = cfg.tls.key;
   sopts.access_log = cfg.log.access_log;
   sopts.error_body = api::distribution::ProtocolErrorBody;
+  sopts.run_blocking_read = [&pool](std::function<Result<size_t>()> read) {
+    return pool.Run(std::move(read));
+  };
   // The App (both APIs behind one entry point) is built once the port is bound: the
   // ECR API's public URL may name it. No request is served before Run().
   std::unique_ptr<api::App> app;

@@ -468,7 +468,13 @@ struct Server::Impl {
     uint64_t remaining = file.length;
     while (remaining > 0) {
       size_t want = static_cast<size_t>(std::min<uint64_t>(remaining, buf.size()));
-      auto n = file.reader->ReadAt(off, std::span<char>(buf.data(), want));
+      // A file (TLS, or a reader without a descriptor) reads from the page cache
+      // inline; anything else may wait on the network and goes to the pool.
+      auto read = [&file, &buf, off, want]() -> Result<size_t> {
+        return file.reader->ReadAt(off, std::span<char>(buf.data(), want));
+      };
+      auto n = fd < 0 && options.run_blocking_read ? co_await options.run_blocking_read(read)
+                                                   : read();
       if (!n.ok()) co_return n.status();
       if (*n == 0) co_return Status::Corruption("blob shorter than its recorded size");
       lowest.expires_after(std::chrono::seconds(options.idle_timeout_seconds));

@@ -4,6 +4,8 @@
 // Handler. Thread-safe; Run() drives `io_threads` threads.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
+
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -33,6 +35,11 @@ struct ServerOptions {
   std::function<std::string(int status, const std::string& message)> error_body;
   // Longest wait for in-flight requests at shutdown.
   int shutdown_grace_seconds = 30;
+  // Runs a blocking read of a response body off the I/O threads (the blocking pool):
+  // used for bodies that are not files (an object store's stream), so that a slow
+  // store never stalls the other connections of an I/O thread. Empty = read inline.
+  std::function<boost::asio::awaitable<Result<size_t>>(std::function<Result<size_t>()>)>
+      run_blocking_read;
 };
 
 class Server {
