@@ -12,7 +12,9 @@ scripts/install-deps.sh
 scripts/build.sh
 if [[ ${BERTH_TEST_SERVICES:-1} != 0 ]]; then
   services=$(mktemp -d /tmp/berth-test-services.XXXXXX)
-  trap 'tests/services/down.sh "$services" >/dev/null 2>&1; rm -rf "$services"' EXIT
+  # Absolute: ctest runs from build/, and the trap must still find the script.
+  root=$(pwd)
+  trap '"$root/tests/services/down.sh" "$services" >/dev/null 2>&1 || true; rm -rf "$services"' EXIT
   tests/services/up.sh "$services"
   set -a
   . "$services/env"
