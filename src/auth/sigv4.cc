@@ -1,5 +1,7 @@
 #include "auth/sigv4.h"
 
+#include "base/percent.h"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -52,32 +54,6 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Decodes valid %XX escapes; anything else (including '+') is kept literally.
-std::string PercentDecode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      int hi = HexValue(s[i + 1]);
-      int lo = HexValue(s[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out += static_cast<char>(hi << 4 | lo);
-        i += 2;
-        continue;
-      }
-    }
-    out += s[i];
-  }
-  return out;
 }
 
 // Howard Hinnant's days_from_civil / civil_from_days (proleptic Gregorian, UTC).
@@ -263,7 +239,7 @@ std::string CanonicalUri(std::string_view raw_path) {
 std::string CanonicalUri(std::string_view raw_path, UriMode mode) {
   if (mode == UriMode::kNormalized) return CanonicalUri(raw_path);
   if (raw_path.empty()) return "/";
-  return UriEncode(PercentDecode(raw_path), /*keep_slash=*/true);
+  return UriEncode(PercentDecodeLenient(raw_path), /*keep_slash=*/true);
 }
 
 std::string CanonicalQueryString(std::string_view raw_query) {
@@ -277,8 +253,8 @@ std::string CanonicalQueryString(std::string_view raw_query) {
       size_t eq = piece.find('=');
       std::string_view name = piece.substr(0, eq);
       std::string_view value = eq == std::string_view::npos ? "" : piece.substr(eq + 1);
-      pairs.emplace_back(UriEncode(PercentDecode(name), false),
-                         UriEncode(PercentDecode(value), false));
+      pairs.emplace_back(UriEncode(PercentDecodeLenient(name), false),
+                         UriEncode(PercentDecodeLenient(value), false));
     }
     start = amp + 1;
   }

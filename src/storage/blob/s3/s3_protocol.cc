@@ -1,5 +1,7 @@
 #include "storage/blob/s3/s3_protocol.h"
 
+#include "base/percent.h"
+
 #include <algorithm>
 #include <boost/url/parse.hpp>
 #include <cctype>
@@ -42,33 +44,6 @@ bool IsRelaxedBucketName(std::string_view b) {
   return std::all_of(b.begin(), b.end(), [](char c) {
     return IsLowerAlnum(c) || (c >= 'A' && c <= 'Z') || c == '-' || c == '.' || c == '_';
   });
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// encoding-type=url: %XX escapes, and '+' for a space as AWS writes it (a literal '+'
-// arrives as %2B from AWS and radosgw alike).
-std::string UrlDecode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      int hi = HexValue(s[i + 1]);
-      int lo = HexValue(s[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out += static_cast<char>(hi << 4 | lo);
-        i += 2;
-        continue;
-      }
-    }
-    out += s[i] == '+' ? ' ' : s[i];
-  }
-  return out;
 }
 
 template <typename T>
@@ -549,7 +524,7 @@ Result<ListObjectsPage> ParseListObjectsV2(std::string_view body, std::string_vi
   BERTH_ASSIGN_OR_RETURN(xml::Element doc, ParseRoot(body, "ListBucketResult", kWhat));
   const bool url_encoded = Trimmed(doc.ChildText("EncodingType")) == "url";
   auto key_text = [url_encoded](std::string_view raw) {
-    return url_encoded ? UrlDecode(raw) : std::string(raw);
+    return url_encoded ? PercentDecodeLenient(raw, /*plus_is_space=*/true) : std::string(raw);
   };
   ListObjectsPage page;
   page.truncated = Trimmed(doc.ChildText("IsTruncated")) == "true";
@@ -601,7 +576,7 @@ Result<ListMultipartUploadsPage> ParseListMultipartUploads(std::string_view body
   BERTH_ASSIGN_OR_RETURN(xml::Element doc, ParseRoot(body, "ListMultipartUploadsResult", kWhat));
   const bool url_encoded = Trimmed(doc.ChildText("EncodingType")) == "url";
   auto key_text = [url_encoded](std::string_view raw) {
-    return url_encoded ? UrlDecode(raw) : std::string(raw);
+    return url_encoded ? PercentDecodeLenient(raw, /*plus_is_space=*/true) : std::string(raw);
   };
   ListMultipartUploadsPage page;
   page.truncated = Trimmed(doc.ChildText("IsTruncated")) == "true";
