@@ -473,12 +473,18 @@ TEST_P(BlobStoreConformance, ConcurrentCommitsOfTheSameDigest) {
     ASSERT_TRUE(c.ok());
     cursors.push_back(*c);
   }
+  // Opened before the threads start: other_node() opens lazily and is not thread-safe.
+  BlobStore& other = other_node();
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      BlobStore& node = t % 2 == 0 ? store() : other_node();
-      if (!node.CommitUpload(ids[t], cursors[t], digest).ok()) ++failures;
+      BlobStore& node = t % 2 == 0 ? store() : other;
+      Status st = node.CommitUpload(ids[t], cursors[t], digest);
+      if (!st.ok()) {
+        ++failures;
+        ADD_FAILURE() << "commit " << t << ": " << st.ToString();
+      }
     });
   }
   for (auto& th : threads) th.join();

@@ -50,7 +50,8 @@ class BlobStoreConformance : public ::testing::TestWithParam<BlobStoreBackend> {
   void TearDown() override;
 
   BlobStore& store() { return *store_; }
-  // Another instance over the same storage (another node).
+  // Another instance over the same storage (another node). Opened on first use, so
+  // call it once before starting threads that use it.
   BlobStore& other_node();
   const std::filesystem::path& scratch() const { return scratch_; }
 
