@@ -234,6 +234,11 @@ class MetadataStore {
   virtual Status LinkBlob(std::string_view repository, const oci::Digest& digest) = 0;
   // Removes the link (the bytes stay until garbage collection). kBlobUnknown if not linked.
   virtual Status UnlinkBlob(std::string_view repository, const oci::Digest& digest) = 0;
+  // The blobs linked into `repository`, sorted by digest string, strictly after `after`
+  // (empty = from the start), at most `limit` (migration, garbage collection).
+  virtual Result<std::vector<BlobRecord>> ListLinkedBlobs(std::string_view repository,
+                                                          std::string_view after,
+                                                          size_t limit) = 0;
 
   // ---- manifests and tags
   // Stores the manifest (idempotent for the same digest) with its references, and points

@@ -163,6 +163,7 @@ TEST_P(MetadataStoreConformance, MissingRepositoryIsNameUnknown) {
   EXPECT_CODE(store().GetLinkedBlob("nope/missing", d), Code::kNameUnknown);
   EXPECT_CODE(store().LinkBlob("nope/missing", d), Code::kNameUnknown);
   EXPECT_CODE(store().UnlinkBlob("nope/missing", d), Code::kNameUnknown);
+  EXPECT_CODE(store().ListLinkedBlobs("nope/missing", "", 10), Code::kNameUnknown);
   EXPECT_CODE(store().PutManifest(Image("nope/missing", "{}", {}), "latest"), Code::kNameUnknown);
   EXPECT_CODE(store().GetManifest("nope/missing", d), Code::kNameUnknown);
   EXPECT_CODE(store().GetManifestByTag("nope/missing", "latest"), Code::kNameUnknown);
@@ -495,6 +496,46 @@ TEST_P(MetadataStoreConformance, LinksAreIsolatedBetweenRepositories) {
   EXPECT_TRUE(store().GetLinkedBlob("b", d).ok());
   EXPECT_TRUE(store().GetBlob(d).ok());
   EXPECT_CODE(store().UnlinkBlob("a", d), Code::kBlobUnknown);
+}
+
+TEST_P(MetadataStoreConformance, ListLinkedBlobsPagesByDigestPerRepository) {
+  REPO("a");
+  REPO("b");
+  REPO("empty");
+  std::vector<oci::Digest> in_a;
+  for (int i = 0; i < 7; ++i) in_a.push_back(AddBlob(store(), "a", "blob " + std::to_string(i)));
+  oci::Digest only_b = AddBlob(store(), "b", "only in b");
+  std::sort(in_a.begin(), in_a.end(),
+            [](const oci::Digest& x, const oci::Digest& y) { return x.str() < y.str(); });
+
+  std::vector<oci::Digest> seen;
+  std::string after;
+  for (int page = 0; page < 10; ++page) {
+    auto got = store().ListLinkedBlobs("a", after, 3);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    if (got->empty()) break;
+    EXPECT_LE(got->size(), 3u);
+    for (const BlobRecord& b : *got) {
+      EXPECT_EQ(b.created_at_ms, kT0);
+      EXPECT_EQ(b.size, std::string_view("blob 0").size());
+      seen.push_back(b.digest);
+    }
+    after = got->back().digest.str();
+  }
+  EXPECT_EQ(seen, in_a);
+
+  auto b = store().ListLinkedBlobs("b", "", 100);
+  ASSERT_TRUE(b.ok());
+  ASSERT_EQ(b->size(), 1u);
+  EXPECT_EQ((*b)[0].digest, only_b);
+  // Unlinking takes it out of the listing; the blob itself stays in the registry.
+  ASSERT_OK(store().UnlinkBlob("b", only_b));
+  b = store().ListLinkedBlobs("b", "", 100);
+  ASSERT_TRUE(b.ok());
+  EXPECT_TRUE(b->empty());
+  auto empty = store().ListLinkedBlobs("empty", "", 100);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
 }
 
 TEST_P(MetadataStoreConformance, CommitBlobDeletesTheUploadSession) {

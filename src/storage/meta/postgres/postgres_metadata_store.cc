@@ -787,6 +787,33 @@ class PostgresMetadataStore final : public MetadataStore {
     });
   }
 
+  Result<std::vector<BlobRecord>> ListLinkedBlobs(std::string_view repository,
+                                                  std::string_view after,
+                                                  size_t limit) override {
+    // One row with NULLs for an existing repository without (more) links, none for a
+    // missing repository.
+    return Read([&](Connection& c) -> Result<std::vector<BlobRecord>> {
+      BERTH_ASSIGN_OR_RETURN(
+          Rows r, c.Query("SELECT l.digest, l.size, l.created_at FROM repositories r "
+                          "LEFT JOIN LATERAL "
+                          "(SELECT rb.digest, b.size, b.created_at FROM repo_blobs rb "
+                          " JOIN blobs b ON b.digest = rb.digest "
+                          " WHERE rb.repo_id = r.id AND rb.digest > $2 "
+                          " ORDER BY rb.digest LIMIT $3) l ON true "
+                          "WHERE r.name = $1 ORDER BY l.digest",
+                          {Param::Text(repository), Param::Text(after),
+                           Param::Int(ClampLimit(limit))}));
+      if (r.empty()) return NameUnknown(repository);
+      std::vector<BlobRecord> out;
+      for (int i = 0; i < r.size(); ++i) {
+        if (r.IsNull(i, 0)) continue;
+        BERTH_ASSIGN_OR_RETURN(oci::Digest digest, ParseStoredDigest(r.Text(i, 0)));
+        out.push_back({std::move(digest), static_cast<uint64_t>(r.Int(i, 1)), r.Int(i, 2)});
+      }
+      return out;
+    });
+  }
+
   Result<BlobRecord> GetBlob(const oci::Digest& digest) override {
     return Read([&](Connection& c) -> Result<BlobRecord> {
       BERTH_ASSIGN_OR_RETURN(Rows r, c.Query("SELECT size, created_at FROM blobs WHERE digest = $1",

@@ -1050,6 +1050,27 @@ class SqliteMetadataStore final : public MetadataStore {
     });
   }
 
+  Result<std::vector<BlobRecord>> ListLinkedBlobs(std::string_view repository,
+                                                  std::string_view after,
+                                                  size_t limit) override {
+    return Read(true, [&](Conn& c) -> Result<std::vector<BlobRecord>> {
+      BERTH_ASSIGN_OR_RETURN(int64_t repo, RepoId(c, repository));
+      BERTH_ASSIGN_OR_RETURN(
+          Stmt s, c.Prepare("SELECT rb.digest, b.size, b.created_at FROM repo_blobs rb "
+                            "JOIN blobs b ON b.digest = rb.digest "
+                            "WHERE rb.repo_id = ?1 AND rb.digest > ?2 "
+                            "ORDER BY rb.digest LIMIT ?3"));
+      s.BindInt(1, repo).BindText(2, after).BindInt(3, ClampLimit(limit));
+      std::vector<BlobRecord> out;
+      for (;;) {
+        BERTH_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) return out;
+        BERTH_ASSIGN_OR_RETURN(oci::Digest digest, ParseStoredDigest(s.Text(0)));
+        out.push_back({std::move(digest), static_cast<uint64_t>(s.Int(1)), s.Int(2)});
+      }
+    });
+  }
+
   Result<BlobRecord> GetBlob(const oci::Digest& digest) override {
     return Read(false, [&](Conn& c) -> Result<BlobRecord> {
       BERTH_ASSIGN_OR_RETURN(Stmt s,
