@@ -169,6 +169,39 @@ Result<std::vector<Identity>> ParseIdentityDocument(std::string_view text,
   return out;
 }
 
+Result<MergedIdentities> MergeIdentityDocuments(const std::optional<std::string>& into,
+                                                std::string_view into_source,
+                                                std::string_view from,
+                                                std::string_view from_source) {
+  std::vector<Identity> merged;
+  if (into.has_value()) {
+    BERTH_ASSIGN_OR_RETURN(merged, ParseIdentityDocument(*into, into_source));
+  }
+  BERTH_ASSIGN_OR_RETURN(std::vector<Identity> incoming, ParseIdentityDocument(from, from_source));
+  MergedIdentities out;
+  for (Identity& id : incoming) {
+    auto same_key = std::find_if(merged.begin(), merged.end(), [&](const Identity& have) {
+      return have.access_key_id == id.access_key_id;
+    });
+    if (same_key == merged.end()) {
+      ++out.added;
+      merged.push_back(std::move(id));
+      continue;
+    }
+    const bool same = same_key->secret_access_key == id.secret_access_key &&
+                      same_key->account_id == id.account_id &&
+                      same_key->user_name == id.user_name && same_key->admin == id.admin &&
+                      same_key->created_at_seconds == id.created_at_seconds &&
+                      same_key->policy_documents == id.policy_documents;
+    if (!same) {
+      ++out.replaced;
+      *same_key = std::move(id);
+    }
+  }
+  out.document = SerializeIdentityDocument(merged);
+  return out;
+}
+
 std::string SerializeIdentityDocument(const std::vector<Identity>& identities) {
   json::array list;
   for (const Identity& id : identities) {

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,6 +80,21 @@ class IdentityStore {
   // NotFound when no identity has this access key id.
   virtual Status Delete(std::string_view access_key_id) = 0;
 };
+
+// What MergeIdentityDocuments made.
+struct MergedIdentities {
+  std::string document;  // the merged identities document
+  size_t added = 0;      // identities of `from` that `into` did not have
+  size_t replaced = 0;   // identities of `from` that differed from `into`'s (from wins)
+};
+// Merges the identities document `from` into `into` (nullopt = no document yet), by
+// access key id: every identity of `from` ends up in the result as it is in `from`;
+// those only in `into` stay. Both documents are validated (kInvalidArgument naming
+// `into_source` or `from_source`). What `berth admin migrate` does with identities.
+Result<MergedIdentities> MergeIdentityDocuments(const std::optional<std::string>& into,
+                                                std::string_view into_source,
+                                                std::string_view from,
+                                                std::string_view from_source);
 
 inline constexpr std::string_view kIdentitiesFileName = "identities.json";
 inline constexpr std::string_view kCredentialsFileName = "credentials";

@@ -11,6 +11,7 @@
 #include "auth/secret_file.h"
 #include "auth/shared_documents.h"
 #include "auth/token.h"
+#include "cli/migrate.h"
 #include "cli/storage_setup.h"
 #include "config/config.h"
 
@@ -31,6 +32,10 @@ struct AdminFlags {
   bool admin = false;
   // delete-key
   std::string access_key_id;
+  // migrate
+  std::string from_config;
+  std::string to_config;
+  bool no_verify = false;
 };
 
 // The configuration `berth serve` would run with: --config, then BERTH_* variables.
@@ -215,11 +220,92 @@ int RotateTokenKey(const AdminFlags& flags, std::ostream& out, std::ostream& err
   return 0;
 }
 
+// One side of `migrate`, opened from its YAML file alone: BERTH_* variables would
+// apply to both sides, so they are not read (credentials still come from the AWS
+// chain and PGPASSWORD / ~/.pgpass).
+struct OpenedEnd {
+  Stores stores;
+  std::unique_ptr<auth::SharedDocuments> docs;
+  MigrationEnd end;
+};
+
+Result<std::unique_ptr<OpenedEnd>> OpenMigrationEnd(const std::string& file, bool source) {
+  const std::string side = source ? "--from " + file : "--to " + file;
+  config::Config cfg;
+  Status st = config::LoadYamlFile(file, cfg);
+  if (st.ok()) st = config::Validate(cfg);
+  if (!st.ok()) return Status(st.code(), side + ": " + st.message());
+  fs::path data = cfg.data_dir;
+  std::error_code ec;
+  const bool embedded_part =
+      cfg.storage.blobs.type == "filesystem" || cfg.storage.metadata.type == "sqlite";
+  if (embedded_part) {
+    if (source && !fs::is_directory(data, ec)) {
+      return Status::NotFound(side + ": data directory " + data.string() +
+                              " does not exist (data_dir in the file, default ./berth-data)");
+    }
+    fs::create_directories(data, ec);
+    if (ec) return Status::FromErrno(side + ": create " + data.string(), ec.value());
+  }
+  auto out = std::make_unique<OpenedEnd>();
+  auto stores = OpenStores(cfg, data);
+  if (!stores.ok()) return Status(stores.status().code(), side + ": " + stores.status().message());
+  out->stores = std::move(*stores);
+  if (cfg.storage.metadata.type == "sqlite") {
+    out->docs = std::make_unique<DataDirDocuments>(data.string());
+  } else {
+    out->docs =
+        std::make_unique<auth::SettingsDocuments<storage::MetadataStore>>(*out->stores.meta);
+  }
+  out->end = {out->stores.blobs.get(), out->stores.meta.get(), out->docs.get(),
+              out->stores.description};
+  return out;
+}
+
+int MigrateCommand(const AdminFlags& flags, std::ostream& out, std::ostream& err) {
+  constexpr std::string_view kCmd = "migrate";
+  auto from = OpenMigrationEnd(flags.from_config, true);
+  if (!from.ok()) return Fail(err, kCmd, from.status());
+  auto to = OpenMigrationEnd(flags.to_config, false);
+  if (!to.ok()) return Fail(err, kCmd, to.status());
+  if ((*from)->end.description == (*to)->end.description) {
+    return Fail(err, kCmd,
+                Status::InvalidArgument("--from and --to name the same stores (" +
+                                        (*from)->end.description + ")"));
+  }
+  out << "Migrating " << (*from)->end.description << "\n       to " << (*to)->end.description
+      << "\n";
+  MigrateOptions opts;
+  opts.verify = !flags.no_verify;
+  opts.progress = [&out](std::string_view line) { out << "  " << line << "\n" << std::flush; };
+  auto report = Migrate((*from)->end, (*to)->end, opts);
+  if (!report.ok()) {
+    err << "berth admin migrate: " << report.status().message()
+        << "\nWhat was copied stays; run the same command again to continue.\n";
+    return 1;
+  }
+  const MigrateReport& r = *report;
+  out << "Done: " << r.repositories << " repositories (" << r.repositories_created
+      << " created); blobs: " << r.blobs_copied << " copied (" << r.bytes_copied << " bytes), "
+      << r.blobs_linked << " linked to bytes already there, " << r.blobs_present
+      << " already linked; manifests: " << r.manifests_copied << " copied, "
+      << r.manifests_present << " already there; " << r.tags_set << " tags set; "
+      << r.pulls_recorded << " pull times; identities: " << r.identities_added << " added, "
+      << r.identities_replaced << " replaced; token key "
+      << (r.token_key_copied ? "copied" : "unchanged") << ".\n";
+  if (opts.verify) {
+    out << "Verified: " << r.blobs_verified << " blobs (" << r.bytes_verified
+        << " bytes re-read, every digest matches), " << r.manifests_verified << " manifests, "
+        << r.tags_verified << " tags.\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 void AddAdminCommand(CLI::App& app, std::ostream& out, std::ostream& err) {
   auto flags = std::make_shared<AdminFlags>();
-  CLI::App* admin = app.add_subcommand("admin", "Manage access keys and the registry token key");
+  CLI::App* admin = app.add_subcommand("admin", "Manage access keys, the registry token key, and storage migrations");
   admin->require_subcommand(1);
   auto add_data = [&](CLI::App* cmd) {
     cmd->add_option("--data", flags->data_dir,
@@ -250,6 +336,19 @@ void AddAdminCommand(CLI::App& app, std::ostream& out, std::ostream& err) {
   CLI::App* list = admin->add_subcommand("list-keys", "List access keys (secrets are not shown)");
   add_data(list);
   list->callback([flags, &out, &err] { throw CLI::RuntimeError(ListKeys(*flags, out, err)); });
+
+  CLI::App* migrate = admin->add_subcommand(
+      "migrate",
+      "Copy a whole registry between storage configurations (files + SQLite to S3 + "
+      "PostgreSQL, or back); resumable, verified by digests");
+  migrate->add_option("--from", flags->from_config, "YAML configuration of the source")
+      ->required();
+  migrate->add_option("--to", flags->to_config, "YAML configuration of the destination")
+      ->required();
+  migrate->add_flag("--no-verify", flags->no_verify,
+                    "Skip re-reading the destination at the end (not recommended)");
+  migrate->callback(
+      [flags, &out, &err] { throw CLI::RuntimeError(MigrateCommand(*flags, out, err)); });
 
   CLI::App* rotate = admin->add_subcommand(
       "rotate-token-key", "Replace the registry token key, revoking every issued token");
