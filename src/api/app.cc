@@ -72,7 +72,8 @@ boost::asio::awaitable<http::Response> App::HandleEcr(http::Request& req) {
   ecr::EcrCall& call = std::get<ecr::EcrCall>(decoded);
   if (!authn_.enabled()) co_return co_await ecr_.Execute(req, provisional, call);
 
-  auto caller = authn_.AuthenticateEcr(req, call.body_sha256);
+  // On the pool: with a shared metadata store the identities may be re-read from it.
+  auto caller = co_await pool_.Run([&] { return authn_.AuthenticateEcr(req, call.body_sha256); });
   if (!caller.ok()) {
     co_return ecr_.Refuse(req, SigV4Exception(caller.kind()), caller.status().message());
   }
