@@ -3,13 +3,17 @@ nginx round-robin with one request per upstream connection, so that consecutive
 requests of one client land on different nodes. Real clients push and pull through
 the balancer; uploads continue across nodes, also after a node is SIGKILLed; tag races
 across nodes have one winner; a delete on one node is seen at once on the others; a
-radosgw outage gives 503s naming the storage and nothing half-written.
+radosgw outage gives 503s naming the storage and nothing half-written; PostgreSQL
+stopped and restarted under load loses no acknowledged write and the nodes reconnect
+by themselves; a stalled bucket holds up only the requests that need it.
 
 Runs serially (CMake RUN_SERIAL): it stops radosgw and restarts PostgreSQL, which the
 other tests share."""
 
+import collections
 import hashlib
 import http.client as httpclient
+import itertools
 import json
 import os
 import re
@@ -20,11 +24,19 @@ import time
 import unittest
 
 from harness import (OCI_MANIFEST, Clients, RegistryTestCase, get_manifest, http,
-                     make_oci_layout, push_blob, put_manifest, run, skip_unless_berth,
-                     skopeo_raw)
-from scaleout import Nginx, SharedStorage, require_services
+                     make_oci_layout, push_blob, put_manifest, run, sha256_digest,
+                     skip_unless_berth, skopeo_raw, wait_for)
+from scaleout import (Calls, Nginx, SharedStorage, StallingProxy, ecr_client, get_many,
+                      percentile, require_services)
 
 REQUEST_RE = re.compile(r" info request request_id=")
+# PostgreSQL restart under load: clients through the balancer, and how long it stays down.
+PG_WRITERS, PG_UPLOADERS, PG_READERS, PG_OUTAGE_SECONDS = 4, 2, 2, 2.0
+# A slow bucket: how long requests that do not need it are probed while it stalls, how
+# fast they must stay, and the longest stall (the bucket answers again after it, so a
+# request stuck behind the stall shows how long it waited).
+SLOW_BUCKET_PROBE_SECONDS, SLOW_BUCKET_PROBE_PAUSE = 4.0, 0.02
+SLOW_BUCKET_P99, SLOW_BUCKET_MAX_STALL = 1.0, 12.0
 
 
 def upload_chunk(node_url, location, data, start):
@@ -60,6 +72,20 @@ class Pattern:
                 rel = 0
             yield off, bytes(out)
             off += n
+
+
+def small_image(marker, layer_size=0):
+    """([config, layer], manifest bytes, manifest digest) of a one-layer image that
+    `marker` makes unique; the layer has layer_size random bytes after the marker."""
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "marker": marker}).encode()
+    layer = ("layer %s" % marker).encode() + os.urandom(layer_size)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": sha256_digest(cfg), "size": len(cfg)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": sha256_digest(layer), "size": len(layer)}]}).encode()
+    return [cfg, layer], manifest, sha256_digest(manifest)
 
 
 @skip_unless_berth
@@ -236,17 +262,10 @@ class ScaleOutTest(RegistryTestCase):
 
     # -- metadata across nodes ------------------------------------------------------------
     def push_image(self, url, repo, tag, marker):
-        cfg = json.dumps({"architecture": "amd64", "os": "linux", "marker": marker}).encode()
-        cd = push_blob(url, repo, cfg)
-        layer = ("layer %s" % marker).encode()
-        ld = push_blob(url, repo, layer)
-        manifest = json.dumps({
-            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd,
-                       "size": len(cfg)},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld,
-                        "size": len(layer)}]}).encode()
-        return manifest, "sha256:" + hashlib.sha256(manifest).hexdigest()
+        blobs, manifest, digest = small_image(marker)
+        for blob in blobs:
+            push_blob(url, repo, blob)
+        return manifest, digest
 
     def test_concurrent_pushes_of_one_tag_have_one_winner(self):
         repo = "race/app"
@@ -325,6 +344,330 @@ class ScaleOutTest(RegistryTestCase):
         self.assertEqual((st, data), (200, blob))
         self.assertEqual(http("HEAD", "%s/v2/%s/blobs/sha256:%s" % (
             url, repo, hashlib.sha256(b"during").hexdigest()))[0], 404)
+
+    def readyz(self, node, want):
+        """/readyz's body when it answers `want` (within 5 s), else None."""
+        st, _, body = http("GET", node.url + "/readyz", timeout=5)
+        return body if st == want else None
+
+    def test_postgresql_restart_under_load_loses_no_acknowledged_write(self):
+        """PostgreSQL stopped and started, then restarted as after a crash, under load.
+        Clients go through the balancer all along (blob uploads; manifest PUTs by digest, a
+        new tag and a moved tag per round; manifest GETs, tag lists, ECR DescribeImages).
+        Every node reconnects by itself; whatever failed failed with a 5xx naming the
+        metadata store (no hang, no 200 with wrong content); every acknowledged write is
+        there afterwards, on every node."""
+        pg_dir = os.environ.get("BERTH_TEST_PG_DIR")
+        script = os.environ.get("BERTH_TEST_PG_SCRIPT")
+        if not (pg_dir and script):
+            self.skipTest("BERTH_TEST_PG_DIR or BERTH_TEST_PG_SCRIPT not set")
+        lb, repo = self.lb.url, "pgload/app"
+        base_manifest, base = self.push_image(lb, repo, "base", "pgload-base")
+        self.assertEqual(put_manifest(lb, repo, "base", base_manifest, OCI_MANIFEST)[0], 201)
+        calls, stop, lock = Calls(), threading.Event(), threading.Lock()
+        acked = {"tags": {}, "manifests": set(), "blobs": set()}  # what got a 201
+        moves = {k: [] for k in range(PG_WRITERS)}  # writer -> [(digest, status)] of w<k>-latest
+        acked_at = {k: [] for k in range(PG_WRITERS)}  # writer -> when its tag PUTs were acked
+
+        def writer(k):
+            for i in itertools.count():
+                if stop.is_set():
+                    return
+                # The base image's blobs, made a new manifest by an annotation.
+                doc = json.loads(base_manifest)
+                doc["annotations"] = {"org.example.round": "%d-%d" % (k, i)}
+                manifest = json.dumps(doc).encode()
+                digest, tag = sha256_digest(manifest), "w%d-%d" % (k, i)
+
+                def put(ref, what):
+                    return calls.http(what, "PUT", "%s/v2/%s/manifests/%s" % (lb, repo, ref),
+                                      expect=201, body=manifest,
+                                      headers={"Content-Type": OCI_MANIFEST})[0]
+
+                if put(digest, "manifest PUT") == 201:
+                    with lock:
+                        acked["manifests"].add(digest)
+                if put(tag, "tag PUT") == 201:
+                    with lock:
+                        acked["tags"][tag] = digest
+                        acked_at[k].append(time.monotonic())
+                st = put("w%d-latest" % k, "tag move")
+                with lock:
+                    moves[k].append((digest, st))
+
+        def uploader():
+            while not stop.is_set():
+                blob = os.urandom(4096)
+                if calls.http("blob upload", "POST", "%s/v2/%s/blobs/uploads/?digest=%s" % (
+                        lb, repo, sha256_digest(blob)), expect=201, body=blob,
+                        headers={"Content-Type": "application/octet-stream"})[0] == 201:
+                    with lock:
+                        acked["blobs"].add(sha256_digest(blob))
+
+        ecr = ecr_client(lb)
+
+        def reader():
+            while not stop.is_set():
+                calls.http("manifest GET", "GET", "%s/v2/%s/manifests/base" % (lb, repo),
+                           headers={"Accept": OCI_MANIFEST},
+                           check=lambda h, b: (h["Docker-Content-Digest"], sha256_digest(b)) ==
+                           (base, base))
+                calls.http("tags list", "GET", "%s/v2/%s/tags/list?n=5" % (lb, repo),
+                           check=lambda h, b: "base" in json.loads(b)["tags"])
+                calls.ecr("ECR DescribeImages", lambda: ecr.describe_images(
+                    repositoryName=repo, imageIds=[{"imageTag": "base"}]),
+                    check=lambda out: out["imageDetails"][0]["imageDigest"] == base)
+
+        def acked_since(t):
+            with lock:
+                return all(any(a > t for a in acked_at[k]) for k in acked_at)
+
+        threads = ([threading.Thread(target=writer, args=(k,)) for k in range(PG_WRITERS)] +
+                   [threading.Thread(target=uploader) for _ in range(PG_UPLOADERS)] +
+                   [threading.Thread(target=reader) for _ in range(PG_READERS)])
+        started = time.monotonic()
+        for t in threads:
+            t.start()
+        try:
+            wait_for(lambda: acked_since(started), 30, message="writes before the outage")
+            down = time.monotonic()
+            run([script, "stop", pg_dir], timeout=120)
+            try:
+                for node in self.nodes:  # readiness fails at once, naming the store
+                    body = wait_for(lambda: self.readyz(node, 503), 10,
+                                    message="%s /readyz to fail" % node.url)
+                    self.assertIn(b"metadata store", body)
+                # The outage lasts a while: requests made now wait or fail cleanly.
+                time.sleep(max(0.0, down + PG_OUTAGE_SECONDS - time.monotonic()))
+            finally:
+                run([script, "start", pg_dir], timeout=120)
+            up = time.monotonic()
+            # The nodes reconnect by themselves: every writer gets a write through again.
+            wait_for(lambda: acked_since(up), 30, message="every writer acknowledged again")
+            for node in self.nodes:
+                wait_for(lambda: self.readyz(node, 200), 30, message="%s ready" % node.url)
+            # Again as after a crash (no shutdown checkpoint: recovery replays the WAL),
+            # which may cut a COMMIT off before its answer.
+            run([script, "restart", pg_dir, "immediate"], timeout=120)
+            crashed = time.monotonic()
+            wait_for(lambda: acked_since(crashed), 30, message="writes after the crash restart")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(60)
+            run([script, "start", pg_dir], timeout=120)  # up for whoever comes next
+        self.assertEqual([t.name for t in threads if t.is_alive()], [], "a client hung")
+        for i, node in enumerate(self.nodes):  # each node on its own is back
+            wait_for(lambda: self.readyz(node, 200), 30, message="%s ready" % node.url)
+            st, _, body = put_manifest(node.url, repo, "node%d" % i, base_manifest, OCI_MANIFEST)
+            self.assertEqual(st, 201, body)
+            acked["tags"]["node%d" % i] = base
+
+        done = calls.calls()
+        failed = [c for c in done if not c.ok]
+        unclean = [c for c in failed if c.status is None or not 500 <= c.status < 600 or
+                   not any("metadata store" in m for m in c.error_messages())]
+        self.assertEqual(unclean, [], "a request failed other than with a 5xx naming the "
+                                      "metadata store (or got wrong content)")
+        in_outage = [c for c in done if c.t0 < up and c.t1 > down]
+        self.assertTrue({"blob upload", "manifest PUT", "tag PUT", "tag move"} &
+                        {c.what for c in in_outage}, "no write was in flight during the outage")
+        if os.environ.get("BERTH_TEST_VERBOSE"):
+            print("\n%d requests, %d failed cleanly %r; during the outage: %s, slowest %.2fs; "
+                  "acknowledged: %d tags, %d manifests, %d blobs" % (
+                      len(done), len(failed), [(c.what, c.status, c.error_messages())
+                                               for c in failed],
+                      collections.Counter(c.what for c in in_outage),
+                      max(c.seconds for c in in_outage), len(acked["tags"]),
+                      len(acked["manifests"]), len(acked["blobs"])))
+        self.assert_acknowledged_writes_kept(repo, acked, moves)
+
+    def assert_acknowledged_writes_kept(self, repo, acked, moves):
+        """Through every node (reads go to the database: PostgreSQL nodes keep no cache):
+        each acknowledged tag names its manifest, each acknowledged manifest and blob is
+        there, and a moved tag names its last acknowledged manifest (or one whose move
+        failed after it: a failed write may have been made)."""
+        tags, lost = acked["tags"], []
+        digests = sorted(acked["manifests"] | set(tags.values()))
+        accept = {"Accept": OCI_MANIFEST}
+
+        def check(node):
+            st, _, body = http("GET", "%s/v2/%s/tags/list" % (node.url, repo))
+            listed = set(json.loads(body)["tags"]) if st == 200 else set()
+            missing = ["%s: tag %s not listed" % (node.url, t) for t in sorted(set(tags) - listed)]
+            prefix = "/v2/%s/manifests/" % repo
+            for path, st, h, body in get_many(node.url, [prefix + t for t in sorted(tags)], accept):
+                tag = path[len(prefix):]
+                if st != 200 or h["Docker-Content-Digest"] != tags[tag]:
+                    missing.append("%s: tag %s -> %s %s, acknowledged %s" % (
+                        node.url, tag, st, h.get("Docker-Content-Digest"), tags[tag]))
+            for path, st, _, body in get_many(node.url, [prefix + d for d in digests], accept):
+                if st != 200 or sha256_digest(body) != path[len(prefix):]:
+                    missing.append("%s: %s -> %s" % (node.url, path, st))
+            for path, st, _, _ in get_many(node.url, ["/v2/%s/blobs/%s" % (repo, d)
+                                                      for d in sorted(acked["blobs"])],
+                                           method="HEAD"):
+                if st != 200:
+                    missing.append("%s: HEAD %s -> %s" % (node.url, path, st))
+            for k, history in moves.items():
+                last = max((i for i, (_, s) in enumerate(history) if s == 201), default=None)
+                if last is None:
+                    continue
+                st, h, _ = get_manifest(node.url, repo, "w%d-latest" % k)
+                if st != 200 or h["Docker-Content-Digest"] not in {d for d, _ in history[last:]}:
+                    missing.append("%s: w%d-latest -> %s %s, acknowledged %s" % (
+                        node.url, k, st, h.get("Docker-Content-Digest"), history[last][0]))
+            with lock:
+                lost.extend(missing)
+
+        lock = threading.Lock()
+        threads = [threading.Thread(target=check, args=(node,)) for node in self.nodes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(lost, [], "acknowledged writes lost (of %d tags, %d manifests, %d blobs)"
+                         % (len(tags), len(digests), len(acked["blobs"])))
+
+    # -- a slow bucket ----------------------------------------------------------------------
+    def slow_bucket_round(self, repo, slow_gets, blocking_threads):
+        """A node with authentication on (the default) and `blocking_threads`, whose S3
+        goes through a StallingProxy. The bucket stalls; `slow_gets` blob GETs and one blob
+        upload get stuck on it; meanwhile requests that need no bucket keep going to the
+        same node, and must answer at once (p99 under SLOW_BUCKET_P99). Once the bucket
+        answers again, the stuck requests finish."""
+        storage = SharedStorage("slow")  # its own: this node makes the administrator
+        self.addCleanup(storage.close)
+        proxy = StallingProxy(storage.endpoint)
+        self.addCleanup(proxy.close)
+        cfg = storage.config(endpoint=proxy.url)
+        cfg["http"] = {"blocking_threads": blocking_threads}
+        node = self.start_registry(create_on_push=True, auth=True, config=cfg, env=storage.env())
+        self.addCleanup(node.close)  # before its bucket and database go
+        url = node.url
+        ecr = ecr_client(url, read_timeout=60,
+                         credentials_file=os.path.join(node.data_dir, "credentials"))
+        token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+        auth = {"Authorization": "Basic " + token}
+        calls, tag_numbers = Calls(), itertools.count()
+        (cfg_blob, layer), manifest, digest = small_image(repo, layer_size=1 << 20)
+        for blob in (cfg_blob, layer):
+            calls.http("push", "POST", "%s/v2/%s/blobs/uploads/?digest=%s" % (
+                url, repo, sha256_digest(blob)), expect=201, body=blob, headers=dict(
+                    auth, **{"Content-Type": "application/octet-stream"}))
+        calls.http("push", "PUT", "%s/v2/%s/manifests/v1" % (url, repo), expect=201,
+                   body=manifest, headers=dict(auth, **{"Content-Type": OCI_MANIFEST}))
+        _, h, _ = calls.http("push", "POST", "%s/v2/%s/blobs/uploads/" % (url, repo),
+                             expect=202, headers=auth)
+        self.assertEqual([c for c in calls.calls() if not c.ok], [])
+        upload, upload_location = os.urandom(256 << 10), h["Location"]
+        accept = dict(auth, Accept=OCI_MANIFEST)
+        probes = {
+            "GET /v2/": lambda: calls.http("GET /v2/", "GET", url + "/v2/", headers=auth),
+            "manifest by tag": lambda: calls.http(
+                "manifest by tag", "GET", "%s/v2/%s/manifests/v1" % (url, repo), headers=accept,
+                check=lambda h, b: sha256_digest(b) == digest),
+            "manifest by digest": lambda: calls.http(
+                "manifest by digest", "GET", "%s/v2/%s/manifests/%s" % (url, repo, digest),
+                headers=accept, check=lambda h, b: sha256_digest(b) == digest),
+            "tags list": lambda: calls.http(
+                "tags list", "GET", "%s/v2/%s/tags/list" % (url, repo), headers=auth,
+                check=lambda h, b: "v1" in json.loads(b)["tags"]),
+            "tag PUT": lambda: calls.http(
+                "tag PUT", "PUT", "%s/v2/%s/manifests/t%d" % (url, repo, next(tag_numbers)),
+                expect=201, body=manifest, headers=dict(auth, **{"Content-Type": OCI_MANIFEST})),
+            "ECR DescribeRepositories": lambda: calls.ecr(
+                "ECR DescribeRepositories", lambda: ecr.describe_repositories(
+                    repositoryNames=[repo]),
+                check=lambda out: out["repositories"][0]["repositoryName"] == repo),
+            "ECR DescribeImages": lambda: calls.ecr(
+                "ECR DescribeImages", lambda: ecr.describe_images(repositoryName=repo),
+                check=lambda out: out["imageDetails"][0]["imageDigest"] == digest),
+        }
+        for probe in probes.values():  # warm up: connections, boto3's first-call costs
+            probe()
+        self.assertTrue(all(c.ok for c in calls.calls()), calls.calls())
+
+        proxy.stall()
+        release = threading.Timer(SLOW_BUCKET_MAX_STALL, proxy.release)
+        release.start()
+        self.addCleanup(release.cancel)
+        stalled = time.monotonic()
+        stuck = [threading.Thread(target=calls.http, args=(
+            "blob GET", "GET", "%s/v2/%s/blobs/%s" % (url, repo, sha256_digest(layer))),
+            kwargs={"check": lambda h, b: b == layer, "timeout": 120, "headers": auth})
+            for _ in range(slow_gets)]
+        stuck.append(threading.Thread(target=calls.http, args=(
+            "blob upload", "PUT", "%s%s?digest=%s" % (url, upload_location, sha256_digest(upload))),
+            kwargs={"body": upload, "expect": 201, "timeout": 120,
+                    "headers": dict(auth, **{"Content-Type": "application/octet-stream"})}))
+        for t in stuck:
+            t.start()
+        # Each stuck request waits for an answer from the bucket, today on a blocking
+        # thread each (a server that bounds its calls to the bucket otherwise may hold
+        # fewer at a time: then at least one).
+        try:
+            wait_for(lambda: proxy.held() >= min(len(stuck), blocking_threads), 5)
+        except AssertionError:
+            self.assertGreater(proxy.held(), 0, "no blob request waits on the stalled bucket")
+        end = time.monotonic() + SLOW_BUCKET_PROBE_SECONDS
+        first_probe = len(calls.calls())
+
+        def keep_probing(probe):
+            while time.monotonic() < end:
+                probe()
+                time.sleep(SLOW_BUCKET_PROBE_PAUSE)  # a client's pace, not a CPU hog
+
+        probers = [threading.Thread(target=keep_probing, args=(p,)) for p in probes.values()]
+        for t in probers:
+            t.start()
+        for t in probers:
+            t.join(SLOW_BUCKET_MAX_STALL + 60)
+        probed = time.monotonic()
+        still_stalled = proxy.stalled()
+        proxy.release()
+        for t in stuck:
+            t.join(120)
+        self.assertEqual([t.name for t in stuck + probers if t.is_alive()], [], "a client hung")
+        # The bucket was slow, not broken: every stuck request completes, and each was
+        # stuck (it took about as long as the stall).
+        slow = [c for c in calls.calls() if c.what in ("blob GET", "blob upload")]
+        self.assertEqual([c for c in slow if not c.ok], [])
+        self.assertGreater(min(c.seconds for c in slow), 0.8 * (probed - stalled) - 1, slow)
+        self.assertEqual(http("HEAD", "%s/v2/%s/blobs/%s" % (url, repo, sha256_digest(upload)),
+                              headers=auth)[0], 200)
+        by_probe = {p: [c for c in calls.calls()[first_probe:] if c.what == p] for p in probes}
+        report = "; ".join("%s: %d, p50 %.3fs, p99 %.3fs, max %.3fs, %d failed" % (
+            p, len(cs), percentile([c.seconds for c in cs], 50),
+            percentile([c.seconds for c in cs], 99), max(c.seconds for c in cs),
+            sum(not c.ok for c in cs)) for p, cs in by_probe.items() if cs)
+        if os.environ.get("BERTH_TEST_VERBOSE"):
+            print("\n%d slow blob GETs + 1 upload, %d blocking threads, bucket stalled %.1fs: %s"
+                  % (slow_gets, blocking_threads, probed - stalled, report))
+        for p, cs in by_probe.items():
+            self.assertTrue(cs, "no %s answered while the bucket was stalled: %s" % (p, report))
+            self.assertEqual([c for c in cs if not c.ok], [], p)
+            self.assertLess(percentile([c.seconds for c in cs], 99), SLOW_BUCKET_P99,
+                            "%s waits on the stalled bucket (%d slow blob requests, %d blocking "
+                            "threads): %s" % (p, slow_gets + 1, blocking_threads, report))
+        self.assertTrue(still_stalled, "the bucket answered again before probing ended")
+
+    def test_slow_bucket_does_not_stall_requests_that_do_not_need_it(self):
+        """A few blob requests stuck on a stalled bucket hold up nothing else.
+        With fewer blob GETs and uploads stuck than the node has blocking threads, the
+        version check, manifests by tag and digest, the tag list, a tag PUT and ECR
+        DescribeRepositories/DescribeImages on the same node keep answering at once."""
+        self.slow_bucket_round("slow/few", slow_gets=3, blocking_threads=8)
+
+    def test_slow_bucket_with_more_blob_requests_than_blocking_threads(self):
+        """Many blob requests stuck on a stalled bucket hold up nothing else either.
+        With more stuck than the node has blocking threads, as in a burst of pulls of big
+        layers from a slow bucket, requests that do not need the bucket (as above) must
+        still answer at once."""
+        # Fails while a call to the bucket holds a thread of the one lane (http/blocking.h)
+        # that metadata work also queues on, and authentication (api/app.cc) too: every
+        # request but /healthz then waits for the bucket.
+        self.slow_bucket_round("slow/many", slow_gets=8 + 4, blocking_threads=8)
 
 
 if __name__ == "__main__":
