@@ -65,7 +65,7 @@ std::optional<std::string> UploadIdFromKey(std::string_view key) {
 std::string UploadObjectsPrefix(std::string_view upload_id) { return UploadKey(upload_id) + "/"; }
 
 std::string UploadDataKey(std::string_view upload_id) {
-  return UploadObjectsPrefix(upload_id) + "data";
+  return std::string(kDataPrefix) + UploadKey(upload_id).substr(kUploadsPrefix.size());
 }
 
 std::string UploadTailName(uint64_t offset, std::string_view nonce) {

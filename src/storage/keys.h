@@ -8,7 +8,9 @@
 // several objects (s3/s3_blob_store.cc):
 //
 //   uploads/<upload id>                   marker: the upload exists (empty object)
-//   uploads/<upload id>/data              the multipart upload of its full parts
+//   data/<upload id>                      the multipart upload of its full parts, which
+//                                         becomes the bytes of a large blob in place
+//                                         (blobs/... then holds a pointer to it)
 //   uploads/<upload id>/tail-<offset>-<nonce>
 //                                         the bytes after the last full part, as one
 //                                         append left them (nonce: one per writer)
@@ -41,7 +43,9 @@ std::optional<std::string> UploadIdFromKey(std::string_view key);
 // Object-store upload layout (see above). Each aborts on an invalid upload id, as
 // UploadKey does.
 std::string UploadObjectsPrefix(std::string_view upload_id);  // "uploads/<id>/"
+// "data/<id>": outside uploads/, because the completed object stays as the blob's bytes.
 std::string UploadDataKey(std::string_view upload_id);
+inline constexpr std::string_view kDataPrefix = "data/";
 // A tail's name within its upload: "tail-<offset>-<nonce>", nonce 8 to 32 lower hex.
 std::string UploadTailName(uint64_t offset, std::string_view nonce);
 bool IsValidUploadTailName(std::string_view name);

@@ -66,7 +66,9 @@ TEST(UploadIdFromKey, FindsTheIdOfEveryUploadKey) {
   std::string id = "0123456789abcdef0123456789abcdef";
   EXPECT_EQ(UploadIdFromKey(UploadKey(id)), id);
   EXPECT_EQ(UploadIdFromKey(UploadObjectsPrefix(id)), id);
-  EXPECT_EQ(UploadIdFromKey(UploadDataKey(id)), id);
+  // The data object outlives the upload (it becomes a blob's bytes): not an upload key.
+  EXPECT_EQ(UploadDataKey(id), "data/" + id);
+  EXPECT_FALSE(UploadIdFromKey(UploadDataKey(id)));
   EXPECT_EQ(UploadIdFromKey(UploadTailKey(id, UploadTailName(5, "0123abcd"))), id);
   EXPECT_FALSE(UploadIdFromKey("uploads/xyz"));
   EXPECT_FALSE(UploadIdFromKey("blobs/" + id));

@@ -3,7 +3,7 @@
 // Uploads. S3 objects cannot be appended to, so an upload is:
 //  - a marker object uploads/<id> (CreateUpload, conditional on absence), which says the
 //    upload exists and is what ListUploads finds;
-//  - a multipart upload at uploads/<id>/data, created with the first full part; a
+//  - a multipart upload at data/<id>, created with the first full part; a
 //    writer buffers bytes into one part buffer of `part_size` and uploads each part as
 //    soon as it fills, so parts stream while the request body arrives and a writer
 //    never holds more than one part in memory;
@@ -19,21 +19,25 @@
 // out of the completion, other tails are deleted with the upload.
 //
 // Commit. A multipart upload is completed at the key it was created with, and the
-// blob's key (its digest) is unknown until the end; S3 has no rename. So CommitUpload
+// blob's digest is unknown until the end; S3 has no rename. So the bytes of a blob of
+// at least one part stay where they were uploaded, and its key under blobs/ holds a
+// pointer: an empty object whose user metadata names the data object and its size
+// (x-amz-meta-berth-data, x-amz-meta-berth-size). No byte is copied, whatever the
+// size (CopyObject, which AWS limits to 5 GiB, is never used on them). CommitUpload
 //  1. returns at once (discarding the upload) when the blob already exists;
 //  2. checks the parts against the cursor (ListParts: sizes and the ETag chain),
-//     copies the tail into the last part (UploadPartCopy, server-side) and completes the
-//     multipart upload at uploads/<id>/data; an upload without a full part skips this
-//     and uses its tail object as is;
-//  3. copies that object to blobs/... with CopyObject, server-side and atomic: the blob
-//     appears whole or not at all. Radosgw copies by reference (measured: 1 GiB in
-//     0.6-0.8 s, the same as 64 MiB), and without AWS's 5 GiB limit. Larger objects
-//     than `copy_object_limit`, or ones the store refuses to copy whole, are copied
-//     with UploadPartCopy ranges into a multipart upload at the blob key (a real data
-//     copy: ~35 s per GiB on the test radosgw);
+//     copies the tail into the last part (UploadPartCopy, server-side, less than one
+//     part) and completes the multipart upload at data/<id>;
+//  3. writes the pointer with PutObject If-None-Match: * (atomic: the blob appears
+//     whole or not at all). Losing a race to another upload of the same digest
+//     deletes this upload's data object: one copy per digest;
 //  4. deletes everything under uploads/<id>/ and the marker last.
+// An upload without a full part (less than `part_size` bytes) has its tail object
+// copied to the blob key with CopyObject instead (small; blobs/ then holds the bytes).
 // Every step can be repeated: a retried commit finds the multipart upload completed
-// (then the object uploads/<id>/data is checked instead) or the blob present.
+// (then the object data/<id> is checked instead), its own pointer, or the blob present.
+// A crash between 2 and 3 leaves a data object nothing points at, for the garbage
+// collector's sweep of data/.
 //
 // Cursor state: "&"-separated name=value pairs, values percent-encoded:
 //   ps=<part size>&n=<full parts>&u=<multipart upload id>&h=<ETag chain>
@@ -69,9 +73,11 @@ constexpr uint64_t kMinPartSize = 5 * kMiB;    // S3's minimum for all parts but
 constexpr uint64_t kMaxPartSize = 5ull << 30;  // S3's maximum part
 constexpr int kMaxParts = 10000;               // S3's maximum part number
 constexpr int kMaxFullParts = kMaxParts - 1;   // the last part number is the tail's
-constexpr uint64_t kAwsCopyObjectMax = 5ull << 30;
 constexpr int64_t kMaxPresignSeconds = 7 * 24 * 3600;
 constexpr int kListPage = 1000;
+// User metadata of a pointer at a blob key (see the header comment).
+constexpr std::string_view kPointerDataField = "berth-data";
+constexpr std::string_view kPointerSizeField = "berth-size";
 
 Status BlobUnknown(const oci::Digest& digest) {
   return Status(Code::kBlobUnknown, "blob " + digest.str() + " not found", digest.str());
@@ -435,8 +441,10 @@ class S3BlobWriter final : public BlobWriter {
 // elsewhere starts a ranged GetObject there.
 class S3BlobReader final : public BlobReader {
  public:
-  S3BlobReader(std::shared_ptr<const Shared> shared, oci::Digest digest, uint64_t size)
-      : shared_(std::move(shared)), digest_(std::move(digest)), size_(size) {}
+  // `key`: the object holding the bytes (the blob key, or the data object it points at).
+  S3BlobReader(std::shared_ptr<const Shared> shared, oci::Digest digest, std::string key,
+               uint64_t size)
+      : shared_(std::move(shared)), digest_(std::move(digest)), key_(std::move(key)), size_(size) {}
 
   uint64_t size() const override { return size_; }
 
@@ -446,7 +454,7 @@ class S3BlobReader final : public BlobReader {
       stream_.reset();
       std::optional<ByteRange> range;
       if (offset > 0) range = ByteRange{offset, std::nullopt};
-      auto stream = shared_->client->GetObject(BlobKey(digest_), range);
+      auto stream = shared_->client->GetObject(key_, range);
       if (!stream.ok()) {
         if (stream.status().Is(Code::kNotFound)) return BlobUnknown(digest_);
         return stream.status();
@@ -472,6 +480,7 @@ class S3BlobReader final : public BlobReader {
  private:
   const std::shared_ptr<const Shared> shared_;
   const oci::Digest digest_;
+  const std::string key_;
   const uint64_t size_;
   std::unique_ptr<s3::ObjectReader> stream_;
   uint64_t position_ = 0;
@@ -492,24 +501,25 @@ class S3BlobStore final : public BlobStore {
 
   Result<BlobStat> Stat(const oci::Digest& digest) override {
     if (digest.empty()) return EmptyDigest();
-    auto info = client().HeadObject(BlobKey(digest));
-    if (!info.ok()) return BlobError(info.status(), digest);
-    return BlobStat{info->size};
+    BERTH_ASSIGN_OR_RETURN(Location where, Locate(digest));
+    return BlobStat{where.size};
   }
 
   Result<std::unique_ptr<BlobReader>> Open(const oci::Digest& digest) override {
     if (digest.empty()) return EmptyDigest();
-    auto info = client().HeadObject(BlobKey(digest));
-    if (!info.ok()) return BlobError(info.status(), digest);
-    return std::unique_ptr<BlobReader>(std::make_unique<S3BlobReader>(shared_, digest, info->size));
+    BERTH_ASSIGN_OR_RETURN(Location where, Locate(digest));
+    return std::unique_ptr<BlobReader>(
+        std::make_unique<S3BlobReader>(shared_, digest, std::move(where.key), where.size));
   }
 
   Status Delete(const oci::Digest& digest) override {
     if (digest.empty()) return EmptyDigest();
-    const std::string key = BlobKey(digest);
-    auto info = client().HeadObject(key);
-    if (!info.ok()) return BlobError(info.status(), digest);
-    return client().DeleteObject(key);
+    BERTH_ASSIGN_OR_RETURN(Location where, Locate(digest));
+    // The blob key first: once it is gone the blob is, and a crash before the data
+    // object goes leaves only garbage for the sweep of data/.
+    BERTH_RETURN_IF_ERROR(client().DeleteObject(BlobKey(digest)));
+    if (where.key != BlobKey(digest)) return client().DeleteObject(where.key);
+    return Status::Ok();
   }
 
   Result<std::optional<std::string>> DownloadUrl(const oci::Digest& digest,
@@ -517,8 +527,9 @@ class S3BlobStore final : public BlobStore {
     if (!options().redirect) return std::optional<std::string>();
     if (digest.empty()) return EmptyDigest();
     const int64_t ttl = std::clamp<int64_t>(ttl_seconds, 1, kMaxPresignSeconds);
+    BERTH_ASSIGN_OR_RETURN(Location where, Locate(digest));
     BERTH_ASSIGN_OR_RETURN(std::string url,
-                           client().PresignGetObject(BlobKey(digest), std::chrono::seconds(ttl)));
+                           client().PresignGetObject(where.key, std::chrono::seconds(ttl)));
     return std::optional<std::string>(std::move(url));
   }
 
@@ -580,9 +591,16 @@ class S3BlobStore final : public BlobStore {
     const std::string blob_key = BlobKey(digest);
 
     // One copy per digest: an existing blob wins and the upload goes.
-    auto existing = client().HeadObject(blob_key);
-    if (existing.ok()) return Discard(upload_id, state);
-    if (!existing.status().Is(Code::kNotFound)) return existing.status();
+    auto existing = Locate(digest);
+    if (existing.ok()) {
+      // An earlier attempt of ours may have completed our data object: unless the blob
+      // is that object (our own pointer, written before a failure), it is a duplicate.
+      if (state.parts > 0 && existing->key != UploadDataKey(upload_id)) {
+        BERTH_RETURN_IF_ERROR(client().DeleteObject(UploadDataKey(upload_id)));
+      }
+      return Discard(upload_id, state);
+    }
+    if (!existing.status().Is(Code::kBlobUnknown)) return existing.status();
 
     if (state.parts == 0) {
       if (at.size == 0) return Finish(client().PutObject(blob_key, {}).status(), upload_id, state);
@@ -595,7 +613,7 @@ class S3BlobStore final : public BlobStore {
     }
     BERTH_RETURN_IF_ERROR(CompleteParts(upload_id, at, state));
     BERTH_RETURN_IF_ERROR(shared_->Fault("completed"));
-    return Finish(CopyToBlob(UploadDataKey(upload_id), at.size, blob_key), upload_id, state);
+    return Finish(PointAt(upload_id, at.size, digest), upload_id, state);
   }
 
   Status DeleteUpload(std::string_view upload_id, const std::optional<UploadCursor>& at) override {
@@ -638,7 +656,15 @@ class S3BlobStore final : public BlobStore {
       for (const auto& object : page.objects) {
         auto digest = DigestFromBlobKey(object.key);
         if (!digest || digest->str() <= after) continue;  // not a blob key (a stray object)
-        out.push_back({std::move(*digest), object.size});
+        uint64_t size = object.size;
+        if (size == 0) {
+          // A pointer (or the empty blob): its metadata has the size.
+          auto where = Locate(*digest);
+          if (!where.ok() && where.status().Is(Code::kBlobUnknown)) continue;  // just deleted
+          if (!where.ok()) return where.status();
+          size = where->size;
+        }
+        out.push_back({std::move(*digest), size});
         if (out.size() >= limit) return out;
       }
       if (!page.truncated) return out;
@@ -736,7 +762,7 @@ class S3BlobStore final : public BlobStore {
   }
 
   // Checks parts 1..n against the cursor, adds the tail as the last part and completes
-  // the multipart upload at uploads/<id>/data, which then holds exactly at.size bytes.
+  // the multipart upload at data/<id>, which then holds exactly at.size bytes.
   // A retry after an earlier attempt completed it checks that object instead.
   Status CompleteParts(std::string_view upload_id, const UploadCursor& at,
                        const UploadState& state) {
@@ -814,43 +840,43 @@ class S3BlobStore final : public BlobStore {
     return Status::Ok();
   }
 
-  // Server-side copy of `source` (`size` bytes) to the blob key.
-  Status CopyToBlob(const std::string& source, uint64_t size, const std::string& blob_key) {
-    if (size <= options().copy_object_limit) {
-      auto copied = client().CopyObject(source, blob_key);
-      if (copied.ok()) return Status::Ok();
-      // AWS refuses sources above 5 GiB (400 InvalidRequest); copy in ranges then.
-      if (!(copied.status().Is(Code::kInvalidArgument) && size > kAwsCopyObjectMax)) {
-        return copied.status();
-      }
-      spdlog::info("s3 blob store: copy refused as too large, copying in parts key={} size={}",
-                   blob_key, size);
+  // Where a blob's bytes are: the blob key itself, or the data object its pointer names.
+  struct Location {
+    std::string key;
+    uint64_t size = 0;
+  };
+
+  Result<Location> Locate(const oci::Digest& digest) {
+    const std::string key = BlobKey(digest);
+    auto info = client().HeadObject(key);
+    if (!info.ok()) return BlobError(info.status(), digest);
+    auto data = info->metadata.find(std::string(kPointerDataField));
+    if (data == info->metadata.end()) return Location{key, info->size};
+    auto size_field = info->metadata.find(std::string(kPointerSizeField));
+    std::optional<uint64_t> size;
+    if (size_field != info->metadata.end()) size = ParseU64(size_field->second);
+    if (!size || !data->second.starts_with(kDataPrefix)) {
+      return Status::Corruption("s3 blob store: blob " + digest.str() +
+                                " has a malformed pointer (" + std::string(kPointerDataField) +
+                                "=" + data->second + ")");
     }
-    return CopyInParts(source, size, blob_key);
+    return Location{data->second, *size};
   }
 
-  Status CopyInParts(const std::string& source, uint64_t size, const std::string& blob_key) {
-    const uint64_t range = std::max(options().copy_part_size, (size + kMaxParts - 1) / kMaxParts);
-    BERTH_ASSIGN_OR_RETURN(std::string id, client().CreateMultipartUpload(blob_key));
-    auto abort = [&](Status st) {
-      Status aborted = client().AbortMultipartUpload(blob_key, id);
-      if (!aborted.ok()) {
-        spdlog::warn("s3 blob store: cannot abort a failed copy key={} upload_id={} error=\"{}\"",
-                     blob_key, id, aborted.ToString());
-      }
-      return st;
-    };
-    std::vector<CompletedPart> parts;
-    for (uint64_t offset = 0; offset < size; offset += range) {
-      const int number = static_cast<int>(parts.size()) + 1;
-      auto etag = client().UploadPartCopy(blob_key, id, number, source,
-                                          ByteRange{offset, std::min(range, size - offset)});
-      if (!etag.ok()) return abort(etag.status());
-      parts.push_back({number, std::move(etag).value()});
-    }
-    auto done = client().CompleteMultipartUpload(blob_key, id, parts);
-    if (!done.ok()) return abort(done.status());
-    return Status::Ok();
+  // Makes the completed data object of `upload_id` the blob `digest`, by writing the
+  // pointer at the blob key. Another upload of the same digest may have been first:
+  // then its blob stays and this data object goes.
+  Status PointAt(std::string_view upload_id, uint64_t size, const oci::Digest& digest) {
+    const std::string data_key = UploadDataKey(upload_id);
+    const std::map<std::string, std::string> pointer = {
+        {std::string(kPointerDataField), data_key},
+        {std::string(kPointerSizeField), std::to_string(size)}};
+    auto put = client().PutObjectIfAbsent(BlobKey(digest), {}, pointer);
+    if (put.ok()) return Status::Ok();
+    if (!put.status().Is(Code::kAlreadyExists)) return put.status();
+    BERTH_ASSIGN_OR_RETURN(Location there, Locate(digest));
+    if (there.key == data_key) return Status::Ok();  // ours: an earlier attempt wrote it
+    return client().DeleteObject(data_key);
   }
 
   // After the blob is in place: the upload goes. A failure here fails the commit, whose
@@ -859,6 +885,29 @@ class S3BlobStore final : public BlobStore {
     BERTH_RETURN_IF_ERROR(committed);
     BERTH_RETURN_IF_ERROR(shared_->Fault("copied"));
     return Discard(upload_id, state);
+  }
+
+  // Aborts the multipart uploads at `key` other than `except` (ones a request started
+  // and did not record: its first part failed after the upload was created).
+  Status AbortOtherMultipartUploads(const std::string& key, const std::string& except) {
+    std::string key_marker, id_marker;
+    for (;;) {
+      auto page = client().ListMultipartUploads(key, key_marker, id_marker, kListPage);
+      if (!page.ok()) {
+        // A store without the listing: the cursor's upload is aborted, and a bucket
+        // lifecycle rule (AbortIncompleteMultipartUpload) reclaims the rest.
+        if (page.status().Is(Code::kUnimplemented)) return Status::Ok();
+        return page.status();
+      }
+      for (const auto& mpu : page->uploads) {
+        if (mpu.key != key || mpu.upload_id == except) continue;
+        Status st = client().AbortMultipartUpload(mpu.key, mpu.upload_id);
+        if (!st.ok() && !MultipartUploadGone(st)) return st;
+      }
+      if (!page->truncated) return Status::Ok();
+      key_marker = page->next_key_marker;
+      id_marker = page->next_upload_id_marker;
+    }
   }
 
   // Removes everything the upload holds: its multipart uploads (the cursor's, and any a
@@ -870,25 +919,8 @@ class S3BlobStore final : public BlobStore {
       Status st = client().AbortMultipartUpload(data_key, state.multipart_id);
       if (!st.ok() && !MultipartUploadGone(st)) return st;
     }
+    BERTH_RETURN_IF_ERROR(AbortOtherMultipartUploads(data_key, state.multipart_id));
     const std::string prefix = UploadObjectsPrefix(upload_id);
-    std::string key_marker, id_marker;
-    for (;;) {
-      auto page = client().ListMultipartUploads(prefix, key_marker, id_marker, kListPage);
-      if (!page.ok()) {
-        // A store without the listing: the cursor's upload is aborted above, and a
-        // bucket lifecycle rule (AbortIncompleteMultipartUpload) reclaims the rest.
-        if (page.status().Is(Code::kUnimplemented)) break;
-        return page.status();
-      }
-      for (const auto& mpu : page->uploads) {
-        if (mpu.upload_id == state.multipart_id) continue;
-        Status st = client().AbortMultipartUpload(mpu.key, mpu.upload_id);
-        if (!st.ok() && !MultipartUploadGone(st)) return st;
-      }
-      if (!page->truncated) break;
-      key_marker = page->next_key_marker;
-      id_marker = page->next_upload_id_marker;
-    }
     s3::ListObjectsRequest req;
     req.prefix = prefix;
     req.max_keys = kListPage;
@@ -918,10 +950,6 @@ Result<std::unique_ptr<BlobStore>> OpenS3BlobStore(const S3BlobStoreOptions& opt
   if (options.part_size < kMinPartSize || options.part_size > kMaxPartSize) {
     return Status::InvalidArgument("s3 blob store: part size must be 5 MiB to 5 GiB, not " +
                                    std::to_string(options.part_size));
-  }
-  if (options.copy_part_size < kMinPartSize || options.copy_part_size > kMaxPartSize) {
-    return Status::InvalidArgument("s3 blob store: copy part size must be 5 MiB to 5 GiB, not " +
-                                   std::to_string(options.copy_part_size));
   }
   BERTH_ASSIGN_OR_RETURN(
       auto client, S3Client::Create(options.config, options.credentials, options.client_hooks));

@@ -4,15 +4,16 @@
 // Layout (keys from storage/keys.h, under S3Config::prefix):
 //   blobs/<alg>/<2 hex>/<hex>                one object per committed blob
 //   uploads/<id>                             marker: the upload exists
-//   uploads/<id>/data                        the multipart upload of its full parts
+//   data/<id>                                the multipart upload of its full parts;
+//                                            the bytes of the blob it becomes
 //   uploads/<id>/tail-<offset>-<nonce>       bytes after the last full part
 // An upload streams into a multipart upload, one part each time a writer's buffer of
 // `part_size` bytes fills; Close() stores the remainder as a small tail object, and the
 // UploadCursor's state names the multipart upload, the parts and the tail, so that the
 // next append (on any node) re-reads only the tail. CommitUpload completes the
-// multipart upload with the tail as its last part and copies the result server-side
-// to the blob's key (radosgw copies by reference: 1 GiB in under a second). The
-// protocol, and why, is in s3_blob_store.cc.
+// multipart upload with the tail as its last part, in place, and writes a pointer to
+// it at the blob's key: no byte is copied. The protocol, and why, is in
+// s3_blob_store.cc.
 //
 // Thread-safe: the store and its client may be used by any number of threads; readers
 // and writers are not thread-safe (one user each). Every method blocks on network
@@ -40,7 +41,7 @@ struct S3BlobStoreHooks {
   // A writer's part buffer now holds `capacity` bytes of memory.
   std::function<void(size_t capacity)> on_buffer_reserved;
   // Fault point, called as CommitUpload passes each step: "completed" (the multipart
-  // upload is complete at uploads/<id>/data) and "copied" (the blob is in place, the
+  // upload is complete at data/<id>) and "copied" (the blob is in place, the
   // upload not yet removed). A non-OK status ends the commit there, as a crash would.
   std::function<Status(std::string_view step)> commit_fault;
 };
@@ -58,13 +59,6 @@ struct S3BlobStoreOptions {
   // DownloadUrl answers with a presigned GET, so clients fetch blobs straight from the
   // store. Default: false (bytes go through the node).
   bool redirect = false;
-  // Objects up to this size are copied to their blob key with one CopyObject (radosgw
-  // copies by reference, whatever the size); larger ones, and any the store refuses to
-  // copy whole (AWS: above 5 GiB), are copied in ranges with UploadPartCopy.
-  // Default: no limit.
-  uint64_t copy_object_limit = UINT64_MAX;
-  // Range copied by each UploadPartCopy: 5 MiB to 5 GiB. Default: 512 MiB.
-  uint64_t copy_part_size = 512 << 20;
   S3BlobStoreHooks hooks;
   // Clock and sleep seams of the client (tests).
   s3::S3ClientHooks client_hooks;

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "oci/digest.h"
@@ -469,26 +470,81 @@ TEST_F(S3BlobStoreTest, InterruptedCommitIsFinishedByARetry) {
   }
 }
 
-// Where CopyObject is not allowed (AWS above 5 GiB; forced here), the commit copies the
-// upload to its blob key in ranges.
-TEST_F(S3BlobStoreTest, CommitCopiesInRangesAboveTheCopyObjectLimit) {
-  S3BlobStoreOptions options = Options();
-  options.copy_object_limit = 0;
-  options.copy_part_size = 5 * kMiB;
-  BlobStore& store = Node(options);
-  for (size_t size : {size_t{3}, 12 * kMiB + 3}) {
-    std::string content = Pattern(size, 6);
-    std::string id = NewUploadId();
-    auto cursor = store.CreateUpload(id);
-    ASSERT_TRUE(cursor.ok());
-    cursor = Append(store, id, *cursor, content, 4 << 20);
-    ASSERT_TRUE(cursor.ok()) << cursor.status().ToString();
-    oci::Digest digest = oci::Digest::Of(content);
-    ASSERT_TRUE(store.CommitUpload(id, *cursor, digest).ok());
-    uint64_t read = 0;
-    EXPECT_EQ(DigestOfBlob(store, digest, &read), digest);
-    EXPECT_EQ(read, size);
+// A blob of one part or more stays where its parts were uploaded: the blob key holds
+// only a pointer to it, so completion copies nothing (no CopyObject, which AWS stops at
+// 5 GiB, and no second copy of the bytes), whatever the size. Delete removes both.
+TEST_F(S3BlobStoreTest, LargeBlobStaysWhereItWasUploadedBehindAPointer) {
+  BlobStore& store = Node();
+  auto raw = RawClient();
+  const uint64_t size = 2 * kPartSize + 3;
+  std::string content = Pattern(size, 9);
+  oci::Digest digest = oci::Digest::Of(content);
+  std::string id = NewUploadId();
+  auto cursor = store.CreateUpload(id);
+  ASSERT_TRUE(cursor.ok());
+  cursor = Append(store, id, *cursor, content, 3 << 20);
+  ASSERT_TRUE(cursor.ok()) << cursor.status().ToString();
+  ASSERT_TRUE(store.CommitUpload(id, *cursor, digest).ok());
+
+  auto pointer = raw->HeadObject(BlobKey(digest));
+  ASSERT_TRUE(pointer.ok()) << pointer.status().ToString();
+  EXPECT_EQ(pointer->size, 0u);
+  EXPECT_EQ(pointer->metadata["berth-data"], UploadDataKey(id));
+  EXPECT_EQ(pointer->metadata["berth-size"], std::to_string(size));
+  auto data = raw->HeadObject(UploadDataKey(id));
+  ASSERT_TRUE(data.ok()) << data.status().ToString();
+  EXPECT_EQ(data->size, size);
+  EXPECT_NE(data->etag.find("-3"), std::string::npos) << "the completed multipart object itself";
+
+  auto stat = Node().Stat(digest);
+  ASSERT_TRUE(stat.ok());
+  EXPECT_EQ(stat->size, size);
+  uint64_t read = 0;
+  EXPECT_EQ(DigestOfBlob(Node(), digest, &read), digest);
+  EXPECT_EQ(read, size);
+  auto listed = store.ListBlobs("", 10);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].size, size);
+
+  ASSERT_TRUE(store.Delete(digest).ok());
+  EXPECT_EQ(store.Stat(digest).status().code(), Code::kBlobUnknown);
+  EXPECT_EQ(raw->HeadObject(UploadDataKey(id)).status().code(), Code::kNotFound);
+}
+
+// Two large uploads of one digest committed at once: one pointer wins, the other
+// upload's data object goes, and nothing of either upload is left.
+TEST_F(S3BlobStoreTest, RacingLargeCommitsOfOneDigestKeepOneCopy) {
+  auto raw = RawClient();
+  std::string content = Pattern(kPartSize + 10, 4);
+  oci::Digest digest = oci::Digest::Of(content);
+  std::vector<std::string> ids;
+  std::vector<UploadCursor> cursors;
+  BlobStore& a = Node();
+  BlobStore& b = Node();
+  for (int i = 0; i < 2; ++i) {
+    ids.push_back(NewUploadId());
+    auto c = a.CreateUpload(ids.back());
+    ASSERT_TRUE(c.ok());
+    c = Append(a, ids.back(), *c, content, 1 << 20);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    cursors.push_back(*c);
   }
+  Status results[2];
+  std::thread t0([&] { results[0] = a.CommitUpload(ids[0], cursors[0], digest); });
+  std::thread t1([&] { results[1] = b.CommitUpload(ids[1], cursors[1], digest); });
+  t0.join();
+  t1.join();
+  ASSERT_TRUE(results[0].ok()) << results[0].ToString();
+  ASSERT_TRUE(results[1].ok()) << results[1].ToString();
+  uint64_t read = 0;
+  EXPECT_EQ(DigestOfBlob(a, digest, &read), digest);
+  int data_objects = 0;
+  for (const auto& id : ids) data_objects += raw->HeadObject(UploadDataKey(id)).ok() ? 1 : 0;
+  EXPECT_EQ(data_objects, 1);
+  auto uploads = a.ListUploads("", 10);
+  ASSERT_TRUE(uploads.ok());
+  EXPECT_TRUE(uploads->empty());
 }
 
 size_t CollectBody(char* data, size_t size, size_t nmemb, void* out) {
@@ -654,8 +710,6 @@ TEST(S3BlobStoreOptionsTest, RefusesPartSizesS3CannotUse) {
   EXPECT_EQ(OpenS3BlobStore(o).status().code(), Code::kInvalidArgument);
   o.part_size = 8 * kMiB;
   EXPECT_TRUE(OpenS3BlobStore(o).ok());
-  o.copy_part_size = 1;
-  EXPECT_EQ(OpenS3BlobStore(o).status().code(), Code::kInvalidArgument);
 }
 
 }  // namespace

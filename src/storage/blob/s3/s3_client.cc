@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -704,6 +705,15 @@ class S3ClientImpl final : public S3Client {
     info.size = *size;
     info.etag = r.Field(http::field::etag);
     info.last_modified = r.Field(http::field::last_modified);
+    constexpr std::string_view kMeta = "x-amz-meta-";
+    for (const auto& field : r.header) {
+      std::string name(field.name_string());
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      if (name.size() > kMeta.size() && name.compare(0, kMeta.size(), kMeta) == 0) {
+        info.metadata[name.substr(kMeta.size())] = std::string(field.value());
+      }
+    }
     return info;
   }
 
@@ -751,9 +761,12 @@ class S3ClientImpl final : public S3Client {
     return r.Field(http::field::etag);
   }
 
-  Result<std::string> PutObjectIfAbsent(std::string_view key, std::span<const char> body) override {
+  Result<std::string> PutObjectIfAbsent(
+      std::string_view key, std::span<const char> body,
+      const std::map<std::string, std::string>& metadata) override {
     BERTH_ASSIGN_OR_RETURN(Call call, Object(http::verb::put, "PutObject", key));
     call.headers = {{"If-None-Match", "*"}};
+    for (const auto& [name, value] : metadata) call.headers.emplace_back("x-amz-meta-" + name, value);
     call.body = body;
     auto r = Do(std::move(call));
     if (!r.ok()) {

@@ -35,6 +35,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -104,6 +105,8 @@ struct ObjectInfo {
   uint64_t size = 0;
   std::string etag;           // as sent, with its quotes: "\"9b2cf535f27731c974343645a3985328\""
   std::string last_modified;  // HTTP date, "" when the store did not send one
+  // User metadata (x-amz-meta-NAME: value), by NAME in lower case.
+  std::map<std::string, std::string> metadata;
 };
 
 struct ListObjectsRequest {
@@ -222,8 +225,10 @@ class S3Client {
   // does. (A retry after a lost answer also finds the key taken: callers that must tell
   // the two apart store something recognisable.) Stores that ignore the condition
   // overwrite.
-  virtual Result<std::string> PutObjectIfAbsent(std::string_view key,
-                                                std::span<const char> body) = 0;
+  // `metadata` is stored as user metadata (x-amz-meta-NAME; NAME lower-case).
+  virtual Result<std::string> PutObjectIfAbsent(
+      std::string_view key, std::span<const char> body,
+      const std::map<std::string, std::string>& metadata = {}) = 0;
   // OK also when the key does not exist (S3 semantics).
   virtual Status DeleteObject(std::string_view key) = 0;
   // Deletes many keys, 1000 per request; returns the keys the store refused.
