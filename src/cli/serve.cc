@@ -137,7 +137,8 @@ int RunServe(const ServeFlags& flags) {
 
   int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   http::BlockingPool pool(cfg.http.blocking_threads,
-                          cfg.http.read_threads > 0 ? cfg.http.read_threads : cores);
+                          cfg.http.read_threads > 0 ? cfg.http.read_threads : cores,
+                          cfg.http.blob_threads);
   metrics::Metrics metrics;
   api::distribution::ApiOptions aopts;
   aopts.max_manifest_bytes = cfg.limits.max_manifest_bytes;
@@ -163,7 +164,7 @@ int RunServe(const ServeFlags& flags) {
   sopts.access_log = cfg.log.access_log;
   sopts.error_body = api::distribution::ProtocolErrorBody;
   sopts.run_blocking_read = [&pool](std::function<Result<size_t>()> read) {
-    return pool.Run(std::move(read));
+    return pool.RunBlob(std::move(read));
   };
   // The App (both APIs behind one entry point) is built once the port is bound: the
   // ECR API's public URL may name it. No request is served before Run().
@@ -243,7 +244,7 @@ int RunServe(const ServeFlags& flags) {
 
   // Sweep stale upload sessions now (a restart may have left some) and periodically.
   auto sweep = [&]() -> asio::awaitable<void> {
-    auto n = co_await pool.Run([&] { return reg.SweepStaleUploads(); });
+    auto n = co_await pool.RunBlob([&] { return reg.SweepStaleUploads(); });
     if (!n.ok()) {
       spdlog::error("upload sweep failed error=\"{}\"", n.status().ToString());
     } else if (*n > 0) {

@@ -59,6 +59,7 @@ const std::vector<Setting>& Settings() {
       INT_SETTING("http.io_threads", http.io_threads),
       INT_SETTING("http.blocking_threads", http.blocking_threads),
       INT_SETTING("http.read_threads", http.read_threads),
+      INT_SETTING("http.blob_threads", http.blob_threads),
       BOOL_SETTING("auth.enabled", auth.enabled),
       INT_SETTING("auth.token_ttl_seconds", auth.token_ttl_seconds),
       STR_SETTING("tls.cert", tls.cert),
@@ -178,9 +179,11 @@ Status Validate(const Config& cfg) {
   if (cfg.http.max_header_bytes < 1024) {
     return Status::InvalidArgument("http.max_header_bytes: must be at least 1024");
   }
-  if (cfg.http.io_threads < 0 || cfg.http.blocking_threads < 1 || cfg.http.read_threads < 0) {
+  if (cfg.http.io_threads < 0 || cfg.http.blocking_threads < 1 || cfg.http.read_threads < 0 ||
+      cfg.http.blob_threads < 0) {
     return Status::InvalidArgument(
-        "http.io_threads and http.read_threads must be >= 0, http.blocking_threads >= 1");
+        "http.io_threads, http.read_threads and http.blob_threads must be >= 0, "
+        "http.blocking_threads >= 1");
   }
   if (cfg.auth.token_ttl_seconds <= 0) {
     return Status::InvalidArgument("auth.token_ttl_seconds: must be positive");

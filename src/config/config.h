@@ -27,6 +27,9 @@ struct HttpConfig {
   // hold); 0 = one per core. Few threads that stay busy cost far less per read than
   // waking one of the many blocking threads (see http/blocking.h). Default: 0.
   int read_threads = 0;
+  // Threads for work that waits on the blob store (uploads, blob reads); 0 = share
+  // blocking_threads.
+  int blob_threads = 16;
 };
 
 struct TlsConfig {

@@ -2,11 +2,13 @@
 
 namespace berth::http {
 
-BlockingPool::BlockingPool(int threads, int read_threads)
+BlockingPool::BlockingPool(int threads, int read_threads, int blob_threads)
     : main_(std::make_unique<Lane>(threads)),
-      read_(read_threads > 0 ? std::make_unique<Lane>(read_threads) : nullptr) {}
+      read_(read_threads > 0 ? std::make_unique<Lane>(read_threads) : nullptr),
+      blob_(blob_threads > 0 ? std::make_unique<Lane>(blob_threads) : nullptr) {}
 
 void BlockingPool::Stop() {
+  if (blob_) blob_->Stop();
   if (read_) read_->Stop();
   main_->Stop();
 }

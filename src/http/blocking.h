@@ -18,6 +18,12 @@
 // on `read_threads` workers, about one per core: with few workers they are usually
 // busy and pick a queued read up without any wake-up, and reads never queue behind an
 // fsync. read_threads = 0: RunRead uses the Run lane.
+//
+// A third lane, RunBlob: work that waits on the blob store (uploads, blob reads and
+// opens), on `blob_threads` workers. An object store can be slow or stall for a
+// minute; with its own lane, requests that do not need it (manifests, tags, the ECR
+// API, authentication) never queue behind it. blob_threads = 0: RunBlob uses the Run
+// lane.
 #pragma once
 
 #include <boost/asio/associated_executor.hpp>
@@ -43,7 +49,7 @@ namespace berth::http {
 
 class BlockingPool {
  public:
-  explicit BlockingPool(int threads, int read_threads = 0);
+  explicit BlockingPool(int threads, int read_threads = 0, int blob_threads = 0);
   ~BlockingPool() { Stop(); }
   BlockingPool(const BlockingPool&) = delete;
   BlockingPool& operator=(const BlockingPool&) = delete;
@@ -56,6 +62,12 @@ class BlockingPool {
   template <typename F>
   boost::asio::awaitable<std::invoke_result_t<F>> RunRead(F f) {
     return RunOn(read_ ? *read_ : *main_, std::move(f));
+  }
+
+  // Work that may wait on the blob store (see the header comment).
+  template <typename F>
+  boost::asio::awaitable<std::invoke_result_t<F>> RunBlob(F f) {
+    return RunOn(blob_ ? *blob_ : *main_, std::move(f));
   }
 
   // Runs what is queued, then joins the threads. Run() must not be called after.
@@ -149,6 +161,7 @@ class BlockingPool {
 
   std::unique_ptr<Lane> main_;
   std::unique_ptr<Lane> read_;  // null: reads use main_
+  std::unique_ptr<Lane> blob_;  // null: blob work uses main_
 };
 
 }  // namespace berth::http

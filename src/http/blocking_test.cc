@@ -149,6 +149,42 @@ TEST(BlockingPoolTest, StopRunsWhatIsQueuedThenJoins) {
   pool.reset();
 }
 
+// A stalled object store ties up only the blob lane: every blob thread waits here
+// until blocking work has run, which it could not were it queued behind them.
+TEST(BlockingPoolTest, BlockingWorkRunsWhileEveryBlobThreadIsStalled) {
+  constexpr int kBlobThreads = 3;
+  BlockingPool pool(1, 0, kBlobThreads);
+  asio::io_context io;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> released_in_time{0};
+  std::atomic<int> stalled{0};
+  for (int i = 0; i < kBlobThreads; ++i) {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          bool ok = co_await pool.RunBlob([&] {
+            ++stalled;
+            return released.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+          });
+          if (ok) ++released_in_time;
+        },
+        asio::detached);
+  }
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        while (stalled.load() < kBlobThreads) {
+          co_await pool.Run([] { std::this_thread::sleep_for(std::chrono::milliseconds(1)); });
+        }
+        co_await pool.Run([] { return 1; });  // not queued behind the stalled blob work
+        release.set_value();
+      },
+      asio::detached);
+  io.run();
+  EXPECT_EQ(released_in_time.load(), kBlobThreads);
+}
+
 TEST(BlockingPoolTest, ReadsRunWhileEveryBlockingThreadIsBusy) {
   BlockingPool pool(1, 1);
   asio::io_context io;

@@ -530,8 +530,8 @@ class ScaleOutTest(RegistryTestCase):
                          % (len(tags), len(digests), len(acked["blobs"])))
 
     # -- a slow bucket ----------------------------------------------------------------------
-    def slow_bucket_round(self, repo, slow_gets, blocking_threads):
-        """A node with authentication on (the default) and `blocking_threads`, whose S3
+    def slow_bucket_round(self, repo, slow_gets, blob_threads):
+        """A node with authentication on (the default) and `blob_threads`, whose S3
         goes through a StallingProxy. The bucket stalls; `slow_gets` blob GETs and one blob
         upload get stuck on it; meanwhile requests that need no bucket keep going to the
         same node, and must answer at once (p99 under SLOW_BUCKET_P99). Once the bucket
@@ -541,7 +541,7 @@ class ScaleOutTest(RegistryTestCase):
         proxy = StallingProxy(storage.endpoint)
         self.addCleanup(proxy.close)
         cfg = storage.config(endpoint=proxy.url)
-        cfg["http"] = {"blocking_threads": blocking_threads}
+        cfg["http"] = {"blocking_threads": 8, "blob_threads": blob_threads}
         node = self.start_registry(create_on_push=True, auth=True, config=cfg, env=storage.env())
         self.addCleanup(node.close)  # before its bucket and database go
         url = node.url
@@ -603,11 +603,11 @@ class ScaleOutTest(RegistryTestCase):
                     "headers": dict(auth, **{"Content-Type": "application/octet-stream"})}))
         for t in stuck:
             t.start()
-        # Each stuck request waits for an answer from the bucket, today on a blocking
-        # thread each (a server that bounds its calls to the bucket otherwise may hold
-        # fewer at a time: then at least one).
+        # Each stuck request waits for an answer from the bucket on a thread of the blob
+        # lane (http/blocking.h); the rest queue there (a server that bounds its calls to
+        # the bucket otherwise may hold fewer at a time: then at least one).
         try:
-            wait_for(lambda: proxy.held() >= min(len(stuck), blocking_threads), 5)
+            wait_for(lambda: proxy.held() >= min(len(stuck), blob_threads), 5)
         except AssertionError:
             self.assertGreater(proxy.held(), 0, "no blob request waits on the stalled bucket")
         end = time.monotonic() + SLOW_BUCKET_PROBE_SECONDS
@@ -623,6 +623,12 @@ class ScaleOutTest(RegistryTestCase):
             t.start()
         for t in probers:
             t.join(SLOW_BUCKET_MAX_STALL + 60)
+        # Readiness says the bucket does not answer, in seconds, not after the stall.
+        t0 = time.monotonic()
+        st, _, body = http("GET", url + "/readyz", timeout=30)
+        self.assertEqual(st, 503, body)
+        self.assertIn(b"blob store", body)
+        self.assertLess(time.monotonic() - t0, 6)
         probed = time.monotonic()
         still_stalled = proxy.stalled()
         proxy.release()
@@ -642,32 +648,29 @@ class ScaleOutTest(RegistryTestCase):
             percentile([c.seconds for c in cs], 99), max(c.seconds for c in cs),
             sum(not c.ok for c in cs)) for p, cs in by_probe.items() if cs)
         if os.environ.get("BERTH_TEST_VERBOSE"):
-            print("\n%d slow blob GETs + 1 upload, %d blocking threads, bucket stalled %.1fs: %s"
-                  % (slow_gets, blocking_threads, probed - stalled, report))
+            print("\n%d slow blob GETs + 1 upload, %d blob threads, bucket stalled %.1fs: %s"
+                  % (slow_gets, blob_threads, probed - stalled, report))
         for p, cs in by_probe.items():
             self.assertTrue(cs, "no %s answered while the bucket was stalled: %s" % (p, report))
             self.assertEqual([c for c in cs if not c.ok], [], p)
             self.assertLess(percentile([c.seconds for c in cs], 99), SLOW_BUCKET_P99,
-                            "%s waits on the stalled bucket (%d slow blob requests, %d blocking "
-                            "threads): %s" % (p, slow_gets + 1, blocking_threads, report))
+                            "%s waits on the stalled bucket (%d slow blob requests, %d blob "
+                            "threads): %s" % (p, slow_gets + 1, blob_threads, report))
         self.assertTrue(still_stalled, "the bucket answered again before probing ended")
 
     def test_slow_bucket_does_not_stall_requests_that_do_not_need_it(self):
         """A few blob requests stuck on a stalled bucket hold up nothing else.
-        With fewer blob GETs and uploads stuck than the node has blocking threads, the
+        With fewer blob GETs and uploads stuck than the node has blob threads, the
         version check, manifests by tag and digest, the tag list, a tag PUT and ECR
         DescribeRepositories/DescribeImages on the same node keep answering at once."""
-        self.slow_bucket_round("slow/few", slow_gets=3, blocking_threads=8)
+        self.slow_bucket_round("slow/few", slow_gets=3, blob_threads=8)
 
-    def test_slow_bucket_with_more_blob_requests_than_blocking_threads(self):
+    def test_slow_bucket_with_more_blob_requests_than_blob_threads(self):
         """Many blob requests stuck on a stalled bucket hold up nothing else either.
-        With more stuck than the node has blocking threads, as in a burst of pulls of big
-        layers from a slow bucket, requests that do not need the bucket (as above) must
-        still answer at once."""
-        # Fails while a call to the bucket holds a thread of the one lane (http/blocking.h)
-        # that metadata work also queues on, and authentication (api/app.cc) too: every
-        # request but /healthz then waits for the bucket.
-        self.slow_bucket_round("slow/many", slow_gets=8 + 4, blocking_threads=8)
+        With more stuck than the node has blob threads, as in a burst of pulls of big
+        layers from a slow bucket, the extra ones queue on the blob lane, and requests
+        that do not need the bucket (as above, and authentication) still answer at once."""
+        self.slow_bucket_round("slow/many", slow_gets=8 + 4, blob_threads=4)
 
 
 if __name__ == "__main__":

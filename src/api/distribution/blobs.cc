@@ -86,12 +86,12 @@ asio::awaitable<Response> HandleBlob(Ctx& ctx, Request& req, const RouteMatch& m
   res.headers.set(field::etag, "\"" + digest->str() + "\"");
   res.headers.set(field::cache_control, "max-age=31536000");
   if (req.method == verb::head) {
-    auto rec = co_await ctx.pool.Run([&] { return ctx.registry.StatBlob(m.name, *digest); });
+    auto rec = co_await ctx.pool.RunBlob([&] { return ctx.registry.StatBlob(m.name, *digest); });
     if (!rec.ok()) co_return ErrorResponse(rec.status());
     res.head_length = rec->size;
     co_return res;
   }
-  auto blob = co_await ctx.pool.Run([&] { return ctx.registry.OpenBlob(m.name, *digest); });
+  auto blob = co_await ctx.pool.RunBlob([&] { return ctx.registry.OpenBlob(m.name, *digest); });
   if (!blob.ok()) co_return ErrorResponse(blob.status());
   uint64_t size = blob->record.size;
   auto range = ParseRange(req.Header(field::range), size);

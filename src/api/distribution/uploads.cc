@@ -125,13 +125,13 @@ asio::awaitable<Status> StreamBody(Ctx& ctx, Request& req, registry::UploadAppen
     if (one_block || f.bytes < block || !f.status.ok()) {
       // The last block (or what arrived before the body failed).
       if (!data.empty()) {
-        Status st = co_await ctx.pool.Run(append);
+        Status st = co_await ctx.pool.RunBlob(append);
         if (!st.ok()) co_return st;
       }
       co_return f.status;
     }
     auto [st, nf] =
-        co_await (ctx.pool.Run(append) && FillAndHash(req, std::span<char>(next, block), app));
+        co_await (ctx.pool.RunBlob(append) && FillAndHash(req, std::span<char>(next, block), app));
     if (!st.ok()) co_return st;
     f = nf;
     std::swap(cur, next);
@@ -145,13 +145,13 @@ asio::awaitable<Result<uint64_t>> AppendBody(Ctx& ctx, Request& req, const std::
                                              const std::string& id,
                                              std::optional<uint64_t> start,
                                              std::optional<oci::DigestAlgorithm> algorithm = {}) {
-  auto app = co_await ctx.pool.Run(
+  auto app = co_await ctx.pool.RunBlob(
       [&] { return ctx.registry.BeginAppend(name, id, start, algorithm); });
   if (!app.ok()) co_return app.status();
   Status streamed = co_await StreamBody(ctx, req, **app);
   // One hop for both: Finish records the offset, and releasing the appender may block
   // too (it closes the upload file).
-  auto offset = co_await ctx.pool.Run([&] {
+  auto offset = co_await ctx.pool.RunBlob([&] {
     auto r = (*app)->Finish();
     app->reset();
     return r;
@@ -188,7 +188,7 @@ asio::awaitable<Response> HandleUploadStart(Ctx& ctx, Request& req, const RouteM
     auto digest = oci::Digest::Parse(*mount);
     if (!digest.ok()) co_return ErrorResponse(digest.status());
     std::string from_name(*from);
-    auto linked = co_await ctx.pool.Run(
+    auto linked = co_await ctx.pool.RunBlob(
         [&] { return ctx.registry.Mount(m.name, from_name, *digest); });
     if (linked.ok()) co_return BlobCreated(m.name, *digest);
     Code c = linked.status().code();
@@ -204,7 +204,7 @@ asio::awaitable<Response> HandleUploadStart(Ctx& ctx, Request& req, const RouteM
     if (!parsed.ok()) co_return ErrorResponse(parsed.status());
     digest = *parsed;
   }
-  auto up = co_await ctx.pool.Run([&] { return ctx.registry.StartUpload(m.name); });
+  auto up = co_await ctx.pool.RunBlob([&] { return ctx.registry.StartUpload(m.name); });
   if (!up.ok()) co_return ErrorResponse(up.status());
   if (!digest) co_return UploadAccepted(m.name, up->id, 0);
 
@@ -212,12 +212,12 @@ asio::awaitable<Response> HandleUploadStart(Ctx& ctx, Request& req, const RouteM
   auto offset = co_await AppendBody(ctx, req, m.name, up->id, 0, digest->algorithm());
   Result<storage::BlobRecord> blob = offset.status();
   if (offset.ok()) {
-    blob = co_await ctx.pool.Run(
+    blob = co_await ctx.pool.RunBlob(
         [&] { return ctx.registry.CompleteUpload(m.name, up->id, *digest); });
   }
   if (!blob.ok()) {
     // Nothing of a failed single-request upload is worth keeping.
-    (void)co_await ctx.pool.Run([&] { return ctx.registry.CancelUpload(m.name, up->id); });
+    (void)co_await ctx.pool.RunBlob([&] { return ctx.registry.CancelUpload(m.name, up->id); });
     co_return ErrorResponse(blob.status());
   }
   co_return BlobCreated(m.name, *digest);
@@ -227,12 +227,13 @@ asio::awaitable<Response> HandleUpload(Ctx& ctx, Request& req, const RouteMatch&
   if (Status st = oci::ValidateRepositoryName(m.name); !st.ok()) co_return ErrorResponse(st);
   switch (req.method) {
     case verb::get: {
-      auto up = co_await ctx.pool.Run([&] { return ctx.registry.GetUpload(m.name, m.ref); });
+      auto up = co_await ctx.pool.RunBlob([&] { return ctx.registry.GetUpload(m.name, m.ref); });
       if (!up.ok()) co_return ErrorResponse(up.status());
       co_return UploadAccepted(m.name, up->id, up->offset, status::no_content);
     }
     case verb::delete_: {
-      Status st = co_await ctx.pool.Run([&] { return ctx.registry.CancelUpload(m.name, m.ref); });
+      Status st =
+          co_await ctx.pool.RunBlob([&] { return ctx.registry.CancelUpload(m.name, m.ref); });
       if (!st.ok()) co_return ErrorResponse(st);
       Response res;
       res.status = status::no_content;
@@ -263,7 +264,7 @@ asio::awaitable<Response> HandleUpload(Ctx& ctx, Request& req, const RouteMatch&
             co_await AppendBody(ctx, req, m.name, m.ref, *start, digest->algorithm());
         if (!offset.ok()) co_return ErrorResponse(offset.status());
       }
-      auto blob = co_await ctx.pool.Run(
+      auto blob = co_await ctx.pool.RunBlob(
           [&] { return ctx.registry.CompleteUpload(m.name, m.ref, *digest); });
       if (!blob.ok()) co_return ErrorResponse(blob.status());
       co_return BlobCreated(m.name, *digest);

@@ -20,7 +20,8 @@ asio::awaitable<http::Response> EcrApi::HandleDownload(http::Request& req) {
     co_return res;
   }
   auto blob =
-      co_await pool_.Run([&] { return registry_.OpenBlob(grant->repository, grant->digest); });
+      co_await pool_.RunBlob(
+          [&] { return registry_.OpenBlob(grant->repository, grant->digest); });
   if (!blob.ok()) {
     http::Response res = ErrorResponse(blob.status(), "GetDownloadUrlForLayer");
     if (res.status != status::internal_server_error) res.status = status::not_found;

@@ -44,7 +44,7 @@ Result<std::string> FromUuid(std::string_view uuid) {
 }  // namespace
 
 asio::awaitable<Output> BatchCheckLayerAvailability(Ctx& ctx, const json::object& input) {
-  co_return co_await ctx.pool.Run([&]() -> Output {
+  co_return co_await ctx.pool.RunBlob([&]() -> Output {
     Reader in(input);
     BERTH_ASSIGN_OR_RETURN(std::string repo, RepositoryNameMember(in));
     BERTH_ASSIGN_OR_RETURN(const json::array* digests, in.List("layerDigests", 1, 100));
@@ -76,7 +76,7 @@ asio::awaitable<Output> BatchCheckLayerAvailability(Ctx& ctx, const json::object
 }
 
 asio::awaitable<Output> InitiateLayerUpload(Ctx& ctx, const json::object& input) {
-  co_return co_await ctx.pool.Run([&]() -> Output {
+  co_return co_await ctx.pool.RunBlob([&]() -> Output {
     Reader in(input);
     BERTH_ASSIGN_OR_RETURN(std::string repo, RepositoryNameMember(in));
     BERTH_RETURN_IF_ERROR(ctx.registry.GetRepository(ctx.account(), repo).status());
@@ -86,7 +86,7 @@ asio::awaitable<Output> InitiateLayerUpload(Ctx& ctx, const json::object& input)
 }
 
 asio::awaitable<Output> UploadLayerPart(Ctx& ctx, const json::object& input) {
-  co_return co_await ctx.pool.Run([&]() -> Output {
+  co_return co_await ctx.pool.RunBlob([&]() -> Output {
     Reader in(input);
     BERTH_ASSIGN_OR_RETURN(std::string repo, RepositoryNameMember(in));
     BERTH_ASSIGN_OR_RETURN(std::string upload_uuid, in.String("uploadId"));
@@ -116,7 +116,7 @@ asio::awaitable<Output> UploadLayerPart(Ctx& ctx, const json::object& input) {
 }
 
 asio::awaitable<Output> CompleteLayerUpload(Ctx& ctx, const json::object& input) {
-  co_return co_await ctx.pool.Run([&]() -> Output {
+  co_return co_await ctx.pool.RunBlob([&]() -> Output {
     Reader in(input);
     BERTH_ASSIGN_OR_RETURN(std::string repo, RepositoryNameMember(in));
     BERTH_ASSIGN_OR_RETURN(std::string upload_uuid, in.String("uploadId"));
@@ -142,7 +142,7 @@ asio::awaitable<Output> CompleteLayerUpload(Ctx& ctx, const json::object& input)
 }
 
 asio::awaitable<Output> GetDownloadUrlForLayer(Ctx& ctx, const json::object& input) {
-  co_return co_await ctx.pool.Run([&]() -> Output {
+  co_return co_await ctx.pool.RunBlob([&]() -> Output {
     Reader in(input);
     BERTH_ASSIGN_OR_RETURN(std::string repo, RepositoryNameMember(in));
     BERTH_ASSIGN_OR_RETURN(oci::Digest digest, DigestMember(in, "layerDigest"));

@@ -75,6 +75,8 @@ constexpr int kMaxParts = 10000;               // S3's maximum part number
 constexpr int kMaxFullParts = kMaxParts - 1;   // the last part number is the tail's
 constexpr int64_t kMaxPresignSeconds = 7 * 24 * 3600;
 constexpr int kListPage = 1000;
+// How long Check() waits for the bucket to answer.
+constexpr std::chrono::milliseconds kCheckTimeout{3000};
 // User metadata of a pointer at a blob key (see the header comment).
 constexpr std::string_view kPointerDataField = "berth-data";
 constexpr std::string_view kPointerSizeField = "berth-size";
@@ -270,6 +272,9 @@ std::string ChainHash(std::string_view previous, std::string_view etag) {
 
 struct Shared {
   std::shared_ptr<S3Client> client;
+  // The same store with short timeouts and no retries, for Check(): /readyz must say
+  // that a bucket does not answer, not wait a minute for it.
+  std::shared_ptr<S3Client> check_client;
   S3BlobStoreOptions options;
 
   void PartUploaded(int part, uint64_t bytes) const {
@@ -491,7 +496,7 @@ class S3BlobStore final : public BlobStore {
   explicit S3BlobStore(std::shared_ptr<const Shared> shared) : shared_(std::move(shared)) {}
 
   Status Check() override {
-    Status st = client().HeadBucket();
+    Status st = shared_->check_client->HeadBucket();
     if (st.ok()) return st;
     const s3::S3Config& c = client().config();
     std::string msg = st.message();
@@ -953,8 +958,15 @@ Result<std::unique_ptr<BlobStore>> OpenS3BlobStore(const S3BlobStoreOptions& opt
   }
   BERTH_ASSIGN_OR_RETURN(
       auto client, S3Client::Create(options.config, options.credentials, options.client_hooks));
+  s3::S3Config check_config = options.config;
+  check_config.max_retries = 0;
+  check_config.connect_timeout = std::min(check_config.connect_timeout, kCheckTimeout);
+  check_config.io_timeout = std::min(check_config.io_timeout, kCheckTimeout);
+  BERTH_ASSIGN_OR_RETURN(
+      auto check_client, S3Client::Create(check_config, options.credentials, options.client_hooks));
   auto shared = std::make_shared<Shared>();
   shared->client = std::move(client);
+  shared->check_client = std::move(check_client);
   shared->options = options;
   return std::unique_ptr<BlobStore>(std::make_unique<S3BlobStore>(std::move(shared)));
 }
