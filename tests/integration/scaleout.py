@@ -19,7 +19,7 @@ import unittest
 import urllib.parse
 import uuid
 
-from harness import free_port, http, json_error_list, run
+from harness import RegistryTestCase, free_port, http, json_error_list, run
 
 S3_VARS = ("BERTH_TEST_S3_ENDPOINT", "BERTH_TEST_S3_ACCESS_KEY", "BERTH_TEST_S3_SECRET_KEY")
 PG_VARS = ("BERTH_TEST_PG_URL", "BERTH_TEST_PG_PASSWORD")
@@ -109,6 +109,18 @@ class SharedStorage:
         except Exception as e:
             print("removing bucket %s failed: %s" % (self.bucket, e))
 
+
+
+class SharedStorageTestCase(RegistryTestCase):
+    """A test class with one bucket and one database of its own (self.storage), named
+    after STORAGE; skips (or fails under CI) without the services."""
+    STORAGE = "it"
+
+    @classmethod
+    def setUpClass(cls):
+        require_services()
+        cls.storage = SharedStorage(cls.STORAGE)
+        cls.addClassCleanup(cls.storage.close)
 
 class Nginx:
     """nginx round-robin over `ports`, with no upstream keep-alive: every request

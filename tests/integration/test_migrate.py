@@ -20,9 +20,9 @@ import subprocess
 import boto3
 from botocore.config import Config
 
-from harness import (Clients, RegistryTestCase, http, make_oci_layout, run, sha256_digest,
+from harness import (Clients, http, make_oci_layout, run, sha256_digest,
                      skip_unless_berth, to_yaml)
-from scaleout import Nginx, SharedStorage, require_services
+from scaleout import Nginx, SharedStorageTestCase
 
 REGION = "us-east-1"
 REPO = "team/app"
@@ -35,12 +35,8 @@ def read_default_profile(path):
 
 
 @skip_unless_berth
-class MigrateTest(RegistryTestCase):
-    @classmethod
-    def setUpClass(cls):
-        require_services()
-        cls.storage = SharedStorage("migrate")
-        cls.addClassCleanup(cls.storage.close)
+class MigrateTest(SharedStorageTestCase):
+    STORAGE = "migrate"
 
     def setUp(self):
         super().setUp()

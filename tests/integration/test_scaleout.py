@@ -23,11 +23,11 @@ import threading
 import time
 import unittest
 
-from harness import (OCI_MANIFEST, Clients, RegistryTestCase, get_manifest, http,
+from harness import (OCI_MANIFEST, Clients, get_manifest, http,
                      make_oci_layout, push_blob, put_manifest, run, sha256_digest,
                      skip_unless_berth, skopeo_raw, wait_for)
-from scaleout import (Calls, Nginx, SharedStorage, StallingProxy, ecr_client, get_many,
-                      percentile, require_services)
+from scaleout import (Calls, Nginx, SharedStorage, SharedStorageTestCase, StallingProxy,
+                      ecr_client, get_many, percentile)
 
 REQUEST_RE = re.compile(r" info request request_id=")
 # PostgreSQL restart under load: clients through the balancer, and how long it stays down.
@@ -89,12 +89,12 @@ def small_image(marker, layer_size=0):
 
 
 @skip_unless_berth
-class ScaleOutTest(RegistryTestCase):
+class ScaleOutTest(SharedStorageTestCase):
+    STORAGE = "scaleout"
+
     @classmethod
     def setUpClass(cls):
-        require_services()
-        cls.storage = SharedStorage("scaleout")
-        cls.addClassCleanup(cls.storage.close)
+        super().setUpClass()
         cls.nodes = [cls.start_class_registry(create_on_push=True, config=cls.storage.config(),
                                               env=cls.storage.env())
                      for _ in range(3)]
@@ -678,17 +678,17 @@ if __name__ == "__main__":
 
 
 @skip_unless_berth
-class SharedAuthTest(RegistryTestCase):
+class SharedAuthTest(SharedStorageTestCase):
     """Authentication on, two nodes on one database and bucket behind nginx: the first
     node creates the administrator key (and only it writes a credentials file), a token
     minted by one node is honoured by the other, and keys created or a token key rotated
     with `berth admin --config` reach every node within seconds."""
 
+    STORAGE = "auth"
+
     @classmethod
     def setUpClass(cls):
-        require_services()
-        cls.storage = SharedStorage("auth")
-        cls.addClassCleanup(cls.storage.close)
+        super().setUpClass()
         cls.nodes = [cls.start_class_registry(create_on_push=False, auth=True,
                                               config=cls.storage.config(), env=cls.storage.env())
                      for _ in range(2)]
