@@ -22,11 +22,6 @@ std::string Trim(std::string_view s) {
   return std::string(s.substr(b, e - b));
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 std::optional<std::string> NonEmptyEnv(const EnvLookup& env, const std::string& name) {
   auto v = env(name);
   if (!v || v->empty()) return std::nullopt;
@@ -56,52 +51,6 @@ Result<IniFile> ReadIni(const std::string& path) {
 }
 
 }  // namespace
-
-IniFile ParseIni(std::string_view text) {
-  IniFile out;
-  std::string section;
-  bool in_section = false;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    std::string_view raw = text.substr(pos, nl - pos);
-    pos = nl + 1;
-    if (!raw.empty() && raw.back() == '\r') raw.remove_suffix(1);
-    std::string line = Trim(raw);
-    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
-    bool indented = !raw.empty() && std::isspace(static_cast<unsigned char>(raw[0]));
-    if (line.front() == '[') {
-      size_t close = line.find(']');
-      if (close == std::string::npos) continue;
-      // "[profile  x]" → "profile x": botocore splits on whitespace.
-      std::string name = Trim(std::string_view(line).substr(1, close - 1));
-      std::string norm;
-      bool space = false;
-      for (char c : name) {
-        if (std::isspace(static_cast<unsigned char>(c))) {
-          space = true;
-          continue;
-        }
-        if (space && !norm.empty()) norm += ' ';
-        space = false;
-        norm += c;
-      }
-      section = norm;
-      in_section = true;
-      out[section];
-      continue;
-    }
-    if (!in_section || indented) continue;  // nested settings (s3 = ...) are skipped
-    size_t eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    std::string key = Lower(Trim(std::string_view(line).substr(0, eq)));
-    std::string value = Trim(std::string_view(line).substr(eq + 1));
-    if (key.empty()) continue;
-    out[section][key] = value;
-  }
-  return out;
-}
 
 EnvLookup ProcessEnv() {
   return [](const std::string& name) -> std::optional<std::string> {

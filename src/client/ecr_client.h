@@ -27,16 +27,15 @@
 #include <string>
 #include <string_view>
 
+#include "base/aws_ini.h"
 #include "base/status.h"
 #include "client/http.h"
 
 namespace berth::client {
 
-// An INI file as the AWS CLI reads it: section → key → value. Keys are lower-cased,
-// values trimmed; '#' and ';' start comment lines; "key = value" or "key=value";
-// indented lines after a key continue it (nested settings) and are ignored here.
-using IniFile = std::map<std::string, std::map<std::string, std::string>>;
-IniFile ParseIni(std::string_view text);
+// An INI file as the AWS CLI reads it (base/aws_ini.h).
+using IniFile = AwsIni;
+inline IniFile ParseIni(std::string_view text) { return ParseAwsIni(text); }
 
 struct AwsCredentials {
   std::string access_key_id;

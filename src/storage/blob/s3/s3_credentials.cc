@@ -8,20 +8,10 @@
 #include <map>
 #include <sstream>
 
+#include "base/aws_ini.h"
+
 namespace berth::storage::s3 {
 namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // Unset and empty are the same to AWS tools: `export AWS_PROFILE=` means the default.
 std::optional<std::string> NonEmpty(const EnvLookup& env, std::string_view name) {
@@ -30,40 +20,7 @@ std::optional<std::string> NonEmpty(const EnvLookup& env, std::string_view name)
   return v;
 }
 
-using Sections = std::map<std::string, std::map<std::string, std::string>, std::less<>>;
-
-Sections ParseIni(std::string_view text) {
-  Sections out;
-  std::string section;
-  bool in_section = false;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    std::string_view raw = text.substr(pos, nl - pos);
-    pos = nl + 1;
-    std::string_view line = Trim(raw);
-    if (line.empty() || line.front() == '#' || line.front() == ';') continue;
-    if (line.front() == '[') {
-      size_t close = line.find(']');
-      if (close == std::string_view::npos) continue;
-      section = std::string(Trim(line.substr(1, close - 1)));
-      in_section = true;
-      out[section];
-      continue;
-    }
-    // Indented lines continue a nested setting ("s3 =\n  max_concurrent_requests = 2"),
-    // which is not a credential.
-    const bool indented = std::isspace(static_cast<unsigned char>(raw.front()));
-    if (!in_section || indented) continue;
-    size_t eq = line.find('=');
-    if (eq == std::string_view::npos) continue;
-    std::string key = Lower(Trim(line.substr(0, eq)));
-    if (key.empty()) continue;
-    out[section][key] = std::string(Trim(line.substr(eq + 1)));
-  }
-  return out;
-}
+using Sections = AwsIni;
 
 std::string ProfileList(const Sections& sections) {
   std::string out;
@@ -86,7 +43,7 @@ EnvLookup ProcessEnvironment() {
 
 Result<S3Credentials> ParseSharedCredentials(std::string_view text, std::string_view profile,
                                              std::string_view path) {
-  Sections sections = ParseIni(text);
+  Sections sections = ParseAwsIni(text);
   auto it = sections.find(profile);
   if (it == sections.end()) {
     return Status::NotFound("there is no profile [" + std::string(profile) + "] in " +
