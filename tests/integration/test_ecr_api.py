@@ -132,8 +132,9 @@ class ModelChecker:
             etype = body.get("__type")
             if not isinstance(etype, str) or not isinstance(body.get("message"), str):
                 raise ShapeError("%s: error body without __type/message: %r" % (model.name, body))
-            expected_status = 500 if etype == "ServerException" else 400
-            if http_response.status_code != expected_status:
+            # ServerException: 500, or 503 when a storage backend does not answer.
+            expected_status = (500, 503) if etype == "ServerException" else (400,)
+            if http_response.status_code not in expected_status:
                 raise ShapeError("%s: %s answered with HTTP %d" % (model.name, etype,
                                                                    http_response.status_code))
             if etype in self.model.shape_names:

@@ -334,6 +334,14 @@ class ScaleOutTest(SharedStorageTestCase):
                 url, repo, hashlib.sha256(b"during").hexdigest()), body=b"during",
                 headers={"Content-Type": "application/octet-stream"})
             self.assertEqual(st, 503, body)
+            # The ECR API says the same: a 503 ServerException naming the object store.
+            import botocore.exceptions
+            with self.assertRaises(botocore.exceptions.ClientError) as caught:
+                ecr_client(url).initiate_layer_upload(repositoryName=repo)
+            err = caught.exception.response
+            self.assertEqual(err["ResponseMetadata"]["HTTPStatusCode"], 503, err)
+            self.assertEqual(err["Error"]["Code"], "ServerException")
+            self.assertIn("object store", err["Error"]["Message"])
         finally:
             run([script, "start-rgw", rgw_dir], timeout=300)
         deadline = time.monotonic() + 60

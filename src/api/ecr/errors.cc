@@ -91,6 +91,13 @@ http::Response ErrorResponse(std::string_view type, const std::string& message,
 http::Response ErrorResponse(const Status& st, std::string_view operation,
                              boost::json::object extra) {
   Exception e = ExceptionFor(st.code(), operation);
+  if (st.Is(Code::kUnavailable)) {
+    // A storage backend that does not answer (the message names it, as /v2's 503
+    // does): 503, which AWS SDKs retry.
+    http::Response r = ErrorResponse(e.type, st.message(), {});
+    r.status = status::service_unavailable;
+    return r;
+  }
   if (e.type == kServerException) {
     return ErrorResponse(e.type, "internal error; see the server log", {});
   }

@@ -84,6 +84,17 @@ TEST(ErrorResponseTest, ServerExceptionHidesItsCause) {
   EXPECT_EQ(boost::json::parse(r.body).as_object()["__type"], "ServerException");
 }
 
+// A backend outage says which store does not answer, with a 503 SDKs retry (as the
+// /v2 API does), instead of a bare 500.
+TEST(ErrorResponseTest, UnavailableStorageIs503NamingIt) {
+  http::Response r = ErrorResponse(
+      Status(Code::kUnavailable, "metadata store: postgres: connection refused"), "PutImage");
+  EXPECT_EQ(r.status, status::service_unavailable);
+  auto body = boost::json::parse(r.body).as_object();
+  EXPECT_EQ(body["__type"], "ServerException");
+  EXPECT_EQ(body["message"], "metadata store: postgres: connection refused");
+}
+
 TEST(ErrorResponseTest, ExtraMembersAreKept) {
   http::Response r = ErrorResponse("InvalidLayerPartException", "bad part",
                                    boost::json::object{{"lastValidByteReceived", 41}});
