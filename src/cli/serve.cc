@@ -161,7 +161,7 @@ int RunServe(const ServeFlags& flags) {
   sopts.tls_cert = cfg.tls.cert;
   sopts.tls_key = cfg.tls.key;
   sopts.access_log = cfg.log.access_log;
-  sopts.error_body = api::distribution::ProtocolErrorBody;
+  sopts.error_response = api::App::ProtocolError;
   sopts.run_blocking_read = [&pool](std::function<Result<size_t>()> read) {
     return pool.Run(std::move(read));
   };

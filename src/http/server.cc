@@ -108,6 +108,13 @@ class ParserBodyReader final : public BodyReader {
       auto [ec, n] = co_await bhttp::async_read(stream_, buffer_, parser_, kTuple);
       if (ec == bhttp::error::need_buffer) ec = {};
       size_t got = out.size() - parser_.get().body().size;
+      if (ec.category() == bhttp::make_error_code(bhttp::error::bad_chunk).category()) {
+        // The client's framing is broken (a bad chunk size or extension, a body cut off
+        // before its last chunk): it deserves an answer, unlike a vanished client.
+        malformed_ = ec == bhttp::error::partial_message
+                         ? "the request body ended before its last chunk"
+                         : "malformed chunked request body: " + ec.message();
+      }
       if (ec) co_return Fail("reading request body: " + ec.message());
       read_ += got;
       if (got > 0 || parser_.is_done()) co_return got;
@@ -118,6 +125,8 @@ class ParserBodyReader final : public BodyReader {
   bool done() const override { return content_length_ ? remaining_ == 0 : parser_.is_done(); }
   uint64_t bytes_read() const override { return read_; }
   bool failed() const { return failed_; }
+  // Why the chunked body is malformed; empty when it is not.
+  const std::string& malformed() const { return malformed_; }
 
  private:
   Stream& stream_;
@@ -126,6 +135,7 @@ class ParserBodyReader final : public BodyReader {
   int timeout_;
   bool need_continue_ = false;
   bool failed_ = false;
+  std::string malformed_;
   std::optional<uint64_t> content_length_;
   uint64_t remaining_ = 0;
   uint64_t read_ = 0;
@@ -324,19 +334,18 @@ struct Server::Impl {
       req.request_id = NewRequestId();
       req.remote = remote;
 
+      if (path) req.path = std::move(*path);
+
       Response res;
-      if (!path) {
-        res.status = bhttp::status::bad_request;
-        std::string msg = "malformed percent-encoding in the request path";
-        if (options.error_body) {
-          res.headers.set(bhttp::field::content_type, "application/json");
-          res.body = options.error_body(400, msg);
-        } else {
-          res.headers.set(bhttp::field::content_type, "text/plain");
-          res.body = msg + "\n";
-        }
+      if (auto framing = CheckRequestFraming(hdr.base(), hdr.version())) {
+        // Where this request ends is ambiguous: nothing after it on this connection
+        // can be trusted to be a request of its own.
+        res = ProtocolError(&req, framing->status, framing->message);
+        res.close = true;
+      } else if (!path) {
+        res = ProtocolError(&req, bhttp::status::bad_request,
+                            "malformed percent-encoding in the request path");
       } else {
-        req.path = std::move(*path);
         try {
           res = co_await handler(req);
         } catch (const std::exception& e) {
@@ -349,6 +358,13 @@ struct Server::Impl {
               req.request_id + "\"}]}";
         }
       }
+      // Whatever the handler made of a malformed chunked body, the client is told what
+      // is wrong with it; its framing is lost, so the connection closes.
+      bool malformed = !body.malformed().empty();
+      if (malformed) {
+        res = ProtocolError(&req, bhttp::status::bad_request, body.malformed());
+        res.close = true;
+      }
       // A body the handler did not read (an error before it needed it) can't be skipped
       // cheaply and safely: close the connection after answering.
       bool keep_alive =
@@ -356,13 +372,13 @@ struct Server::Impl {
       res.headers.set("X-Request-Id", req.request_id);
       uint64_t sent = 0;
       bool ok = true;
-      if (!body.failed()) {
+      if (!body.failed() || malformed) {
         auto wr = co_await WriteResponse(stream, req, res, keep_alive);
         ok = wr.ok();
         if (ok) sent = *wr;
       }
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      int status = body.failed() ? 499 : static_cast<int>(res.status);
+      int status = body.failed() && !malformed ? 499 : static_cast<int>(res.status);
       // to_string(verb) is a static string; unknown verbs share one series.
       metrics.ObserveRequest(req.route, bhttp::to_string(req.method), status, secs,
                              body.bytes_read(), sent);
@@ -379,20 +395,30 @@ struct Server::Impl {
     beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
+  // An error the server answers by itself, in the API's error format when it has one.
+  Response ProtocolError(const Request* req, bhttp::status status, std::string message) const {
+    if (options.error_response) {
+      return options.error_response(req, static_cast<int>(status), message);
+    }
+    Response res;
+    res.status = status;
+    res.headers.set(bhttp::field::content_type, "text/plain");
+    res.body = std::move(message) + "\n";
+    return res;
+  }
+
   template <class Stream>
   asio::awaitable<void> WriteSimple(Stream& stream, bhttp::status status, std::string message) {
-    bhttp::response<bhttp::string_body> res{status, 11};
-    if (options.error_body) {
-      res.set(bhttp::field::content_type, "application/json");
-      res.body() = options.error_body(static_cast<int>(status), message);
-    } else {
-      res.set(bhttp::field::content_type, "text/plain");
-      res.body() = std::move(message) + "\n";
-    }
-    res.set(bhttp::field::connection, "close");
-    res.prepare_payload();
+    Response res = ProtocolError(nullptr, status, std::move(message));
+    bhttp::response<bhttp::string_body> msg{std::piecewise_construct,
+                                            std::make_tuple(std::move(res.body)),
+                                            std::make_tuple(std::move(res.headers))};
+    msg.result(res.status);
+    msg.version(11);
+    msg.set(bhttp::field::connection, "close");
+    msg.prepare_payload();
     beast::get_lowest_layer(stream).expires_after(5s);
-    co_await bhttp::async_write(stream, res, kTuple);
+    co_await bhttp::async_write(stream, msg, kTuple);
   }
 
   template <class Stream>

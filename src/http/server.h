@@ -30,9 +30,12 @@ struct ServerOptions {
   std::string tls_cert;
   std::string tls_key;
   bool access_log = true;
-  // Body of errors the server itself answers (malformed request, 431), given the HTTP
-  // status and a message; empty = plain text.
-  std::function<std::string(int status, const std::string& message)> error_body;
+  // The response to an error the server answers by itself (malformed or ambiguous
+  // request, 431), in the error format of the API the request was for, given the HTTP
+  // status and a message; `req` is null when the request line could not be read.
+  // Empty = plain text.
+  std::function<Response(const Request* req, int status, const std::string& message)>
+      error_response;
   // Longest wait for in-flight requests at shutdown.
   int shutdown_grace_seconds = 30;
   // Runs a blocking read of a response body off the I/O threads (the blocking pool):

@@ -755,6 +755,90 @@ class HttpInputTest(BadInputTestCase):
         self.assert_no_manifest(SEED_REPO, "v9")
         self.assert_unchanged("after garbage requests")
 
+    def path_of(self, url):
+        u = urllib.parse.urlsplit(url)
+        return u.path + ("?" + u.query if u.query else "")
+
+    def assert_refused_and_closed(self, conn, resp, statuses, context):
+        self.assertIsNotNone(resp, "%s: connection closed without a response" % context)
+        st, h, b = resp
+        msg = "%s: %d %r" % (context, st, b[:600])
+        self.assertIn(st, statuses, msg)  # 501 is right for an unimplemented coding
+        errors = json_error_list(b)
+        self.assertTrue(errors and errors[0].get("message", "").strip(), "no JSON error: " + msg)
+        self.assertIsNotNone(conn.wait_closed(10), "%s: connection left open after %d" % (context, st))
+
+    @skip_unless_berth
+    def test_request_smuggling_ambiguous_framing_is_refused(self):
+        # The body of each PATCH is a whole DELETE request. "Transfer-Encoding: gzip" was
+        # read as "no body": the PATCH was answered 202 and the DELETE ran as a request
+        # of its own; "chunked, chunked" made the body be ignored the same way.
+        def smuggle(victim):
+            return ("DELETE %s HTTP/1.1\r\nHost: %s\r\n\r\n"
+                    % (self.path_of(victim), self.reg.host)).encode()
+        smuggled = smuggle(self.start_upload())  # for its length
+        cases = {
+            "TE gzip": ([("Transfer-Encoding", "gzip")], (400,)),
+            "TE identity": ([("Transfer-Encoding", "identity")], (400,)),
+            "TE chunked, chunked": ([("Transfer-Encoding", "chunked, chunked")], (400,)),
+            "TE chunked, gzip": ([("Transfer-Encoding", "chunked, gzip")], (400,)),
+            "TE gzip, chunked": ([("Transfer-Encoding", "gzip, chunked")], (501,)),
+            "TE gzip + chunked lines": ([("Transfer-Encoding", "gzip"),
+                                         ("Transfer-Encoding", "chunked")], (501,)),
+            "TE gzip + CL": ([("Transfer-Encoding", "gzip"),
+                              ("Content-Length", str(len(smuggled)))], (400,)),
+            "CL + TE chunked": ([("Content-Length", str(len(smuggled))),
+                                 ("Transfer-Encoding", "chunked")], (400,)),
+            "TE chunked + CL": ([("Transfer-Encoding", "chunked"),
+                                 ("Content-Length", str(len(smuggled)))], (400,)),
+            "CL twice": ([("Content-Length", "0"), ("Content-Length", "0")], (400,)),
+            "CL list": ([("Content-Length", "0, 0")], (400,)),
+            "CL conflicting": ([("Content-Length", "0"), ("Content-Length", str(len(smuggled)))], (400,)),
+        }
+        for name, (headers, statuses) in cases.items():
+            with self.subTest(name):
+                loc, victim = self.start_upload(), self.start_upload()
+                conn = self.raw(timeout=10)
+                conn.send(request_head("PATCH", self.path_of(loc), self.reg.host,
+                                       [("Content-Type", "application/octet-stream")] + headers)
+                          + smuggle(victim))
+                resp = conn.read_response("PATCH", timeout=10)
+                self.assert_refused_and_closed(conn, resp, statuses, name)
+                conn.close()
+                # The smuggled DELETE never ran, and the PATCH wrote nothing.
+                st, h, b = http("GET", victim)
+                self.assertEqual(st, 204, "%s: the smuggled DELETE ran: %d %r" % (name, st, b[:200]))
+                rng, _ = self.upload_range(loc)
+                self.assertEqual(rng, "0-0", name)
+        self.assert_unchanged("after ambiguous framing")
+
+    @skip_unless_berth
+    def test_malformed_chunked_bodies_get_400(self):
+        # These closed the connection without any response.
+        cases = {
+            "bad hex size": (b"zz\r\nhello\r\n0\r\n\r\n", False),
+            "size of 2^72": (b"1000000000000000000\r\nhello\r\n0\r\n\r\n", False),
+            "negative size": (b"-5\r\nhello\r\n0\r\n\r\n", False),
+            "short chunk": (b"10\r\nhello\r\n0\r\n\r\n", True),
+            "missing last chunk": (b"5\r\nhello\r\n", True),
+            "junk extension": (b"5;\x01\x02\r\nhello\r\n0\r\n\r\n", False),
+            "chunk longer than its size": (b"3\r\nhello\r\n0\r\n\r\n", False),
+        }
+        for name, (body, half_close) in cases.items():
+            with self.subTest(name):
+                loc = self.start_upload()
+                conn = self.raw(timeout=10)
+                conn.send(request_head("PATCH", self.path_of(loc), self.reg.host,
+                                       [("Content-Type", "application/octet-stream")], chunked=True)
+                          + body)
+                if half_close:  # the body ends here: the server sees EOF mid-body
+                    conn.sock.shutdown(socket.SHUT_WR)
+                resp = conn.read_response("PATCH", timeout=10)
+                self.assert_refused_and_closed(conn, resp, (400,), name)
+                self.assertIn(b"chunk", resp[2], name)
+                conn.close()
+        self.assert_unchanged("after malformed chunked bodies")
+
     @skip_unless_berth
     def test_unknown_routes_and_methods_have_json_errors(self):
         for method, path, expected in (

@@ -248,6 +248,18 @@ class EcrApiTest(RegistryTestCase):
         st, h, data = http("POST", self.reg.url + "/", headers=headers, body=body)
         return st, h, (json.loads(data) if data else {})
 
+    def test_request_smuggling_framing_is_refused_with_an_ecr_error(self):
+        # Transfer-Encoding other than chunked (here with Content-Length too) is refused
+        # before the call is decoded, still in the ECR error format botocore reads.
+        headers = {"X-Amz-Target": TARGET_PREFIX + "DescribeRepositories",
+                   "Content-Type": JSON_TYPE, "Transfer-Encoding": "gzip"}
+        st, h, data = http("POST", self.reg.url + "/", headers=headers, body=b"{}")
+        self.assertEqual(st, 400, data)
+        err = json.loads(data)
+        self.assertEqual(err["__type"], "SerializationException", data)
+        self.assertIn("Transfer-Encoding", err["message"])
+        self.assertTrue(h.get("x-amzn-RequestId"))
+
     # -- GetAuthorizationToken -------------------------------------------------
     def test_get_authorization_token(self):
         before = time.time()
