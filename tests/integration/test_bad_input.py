@@ -591,6 +591,30 @@ class UploadInputTest(BadInputTestCase):
         st, h, b = http("PUT", with_query(absolute(self.url, h["Location"]), digest=sha256_digest(data)))
         self.assertEqual(st, 201, b[:300])
 
+    @skip_unless_berth
+    def test_content_range_overflow_is_refused(self):
+        # 0-18446744073709551615 spans 2^64 bytes, which wrapped to 0 and matched an
+        # empty body's Content-Length.
+        data = blob_bytes(100, "overflow")
+        loc = self.start_upload()
+        top = 2 ** 64 - 1
+        for rng, piece in (("0-%d" % top, b""), ("0-%d" % top, data[:1]),
+                           ("%d-%d" % (top, top), data[:1]), ("1-%d" % top, b""),
+                           ("0-%d" % (2 ** 64), b""), ("0-%d" % (2 ** 63 - 1), b"")):
+            st, h, b = self.patch(loc, piece, rng)
+            self.assert_error(st, b, (400, 416), context="Content-Range %s with %d bytes" % (rng, len(piece)))
+            rng_now, _ = self.upload_range(loc)
+            self.assertEqual(rng_now, "0-0", "upload changed by a refused chunk %s" % rng)
+            if piece:  # an empty closing PUT carries no chunk: its range is not used
+                st, h, b = http("PUT", with_query(loc, digest=sha256_digest(piece)),
+                                headers=[("Content-Range", rng)], body=piece)
+                self.assert_error(st, b, (400, 416), context="closing PUT, Content-Range %s" % rng)
+        self.assert_unchanged("after overflowing Content-Ranges")
+        st, h, b = self.patch(loc, data, "0-99")
+        self.assertEqual(st, 202, b[:300])
+        st, h, b = http("PUT", with_query(absolute(self.url, h["Location"]), digest=sha256_digest(data)))
+        self.assertEqual(st, 201, b[:300])
+
     def test_wrong_digest_on_closing_put(self):
         data = blob_bytes(100_000, "wrong-digest")
         other = blob_bytes(100_000, "the other one")
