@@ -14,7 +14,8 @@ int HexValue(char c) {
   return -1;
 }
 
-std::optional<std::string> Decode(std::string_view s, bool plus_is_space) {
+std::optional<std::string> Decode(std::string_view s, bool plus_is_space,
+                                  bool keep_encoded_slash = false) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
@@ -26,7 +27,11 @@ std::optional<std::string> Decode(std::string_view s, bool plus_is_space) {
       if (hi < 0 || lo < 0) return std::nullopt;
       char d = static_cast<char>(hi * 16 + lo);
       if (d == '\0') return std::nullopt;
-      out += d;
+      if (d == '/' && keep_encoded_slash) {
+        out.append(s.substr(i, 3));
+      } else {
+        out += d;
+      }
       i += 2;
     } else if (c == '+' && plus_is_space) {
       out += ' ';
@@ -92,7 +97,9 @@ std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view que
   return out;
 }
 
-std::optional<std::string> DecodePath(std::string_view path) { return Decode(path, false); }
+std::optional<std::string> DecodePath(std::string_view path) {
+  return Decode(path, false, true);
+}
 
 std::optional<FramingError> CheckRequestFraming(const bhttp::fields& headers, unsigned version) {
   auto refuse = [](std::string message, bhttp::status st = bhttp::status::bad_request) {

@@ -81,7 +81,9 @@ struct Response {
 
 // Splits "a=1&b=%2F" into decoded pairs. Malformed escapes are kept literally.
 std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query);
-// Percent-decodes a path; nullopt when an escape is malformed or decodes to NUL.
+// Percent-decodes a path; nullopt when an escape is malformed or decodes to NUL. An
+// encoded slash (%2F) stays encoded: it is not a path separator, so "lib%2Fapp" never
+// names the repository "lib/app" (every name, tag and digest check then refuses '%').
 std::optional<std::string> DecodePath(std::string_view path);
 
 // Why a request's message framing is refused, and the status to answer it with.

@@ -21,8 +21,15 @@ TEST(ParseQueryTest, MalformedEscapeKeptLiterally) {
   EXPECT_EQ(q[0].second, "%zz");
 }
 
+// %2F decoded to '/' made /v2/lib%2fapp/... name the repository lib/app.
+TEST(DecodePathTest, EncodedSlashInNameStaysEncoded) {
+  EXPECT_EQ(DecodePath("/v2/lib%2Fapp/tags/list"),
+            std::optional<std::string>("/v2/lib%2Fapp/tags/list"));
+  EXPECT_EQ(DecodePath("/v2/lib%2fapp"), std::optional<std::string>("/v2/lib%2fapp"));
+  EXPECT_EQ(DecodePath("/v2/a%20b%41"), std::optional<std::string>("/v2/a bA"));
+}
+
 TEST(DecodePathTest, RejectsTruncatedEscapesAndNul) {
-  EXPECT_EQ(DecodePath("/v2/a%2Fb"), std::optional<std::string>("/v2/a/b"));
   EXPECT_FALSE(DecodePath("/v2/a%2").has_value());
   EXPECT_FALSE(DecodePath("/v2/a%").has_value());
   EXPECT_FALSE(DecodePath("/v2/a%00b").has_value());

@@ -329,6 +329,26 @@ class NameDigestTagTest(BadInputTestCase):
             st, h, b = http("POST", "%s/v2/%s/blobs/uploads/" % (self.url, name))
             self.assertEqual(st, 202, "a 255-character name: %r" % b[:300])
 
+    @skip_unless_berth  # Distribution decodes %2F too
+    def test_encoded_slash_in_repository_name_is_name_invalid(self):
+        # "seed%2Fapp" was decoded to "seed/app": a second spelling of the repository
+        # that a proxy's path rules (or a policy on the raw path) would not recognise.
+        for name in ("seed%2Fapp", "seed%2fapp"):
+            ctx = "repository name %r" % name
+            for method, path in (("GET", "manifests/v1"), ("GET", "tags/list"),
+                                 ("DELETE", "manifests/" + self.seed["digest"]),
+                                 ("DELETE", "manifests/v1"),
+                                 ("GET", "blobs/" + sha256_digest(self.seed["layer"]))):
+                st, h, b = http(method, "%s/v2/%s/%s" % (self.url, name, path))
+                self.assert_error(st, b, 400, "NAME_INVALID", context="%s %s, %s" % (method, path, ctx))
+            st, h, b = http("POST", "%s/v2/%s/blobs/uploads/" % (self.url, name))
+            self.assert_error(st, b, 400, "NAME_INVALID", context="POST upload, " + ctx)
+            st, h, b = http("PUT", "%s/v2/%s/manifests/v2" % (self.url, name),
+                            headers={"Content-Type": OCI_MANIFEST}, body=self.valid_manifest("slash"))
+            self.assert_error(st, b, 400, "NAME_INVALID", context="PUT manifest, " + ctx)
+        self.assert_no_manifest(SEED_REPO, "v2")
+        self.assert_unchanged("after names with an encoded slash")
+
     def test_invalid_digests(self):
         bad = ["sha256:totallywrong", "sha256:" + "a" * 63, "sha256:" + "a" * 65, "md5:" + "a" * 32,
                "sha256:" + "A" * 64, "sha512:" + "a" * 64, "sha256:", ":" + "a" * 64,
