@@ -197,6 +197,7 @@ int RunServe(const ServeFlags& flags) {
   std::unique_ptr<auth::TokenKeySource> token_keys;
   api::AuthOptions auth_opts;
   auth_opts.enabled = cfg.auth.enabled;
+  auth_opts.region = cfg.ecr.region;
   auth_opts.realm = eopts.public_url + "/";
   auth_opts.token_ttl_seconds = cfg.auth.token_ttl_seconds;
   if (cfg.auth.enabled) {
