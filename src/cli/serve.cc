@@ -24,6 +24,7 @@
 #include "api/distribution/errors.h"
 #include "api/authn.h"
 #include "api/ecr/api.h"
+#include "api/ecr/download_url.h"
 #include "auth/identity_store.h"
 #include "auth/shared_documents.h"
 #include "auth/token.h"
@@ -161,6 +162,7 @@ int RunServe(const ServeFlags& flags) {
   sopts.tls_cert = cfg.tls.cert;
   sopts.tls_key = cfg.tls.key;
   sopts.access_log = cfg.log.access_log;
+  sopts.redacted_path_prefixes = {std::string(api::ecr::kDownloadPathPrefix)};
   sopts.error_response = api::App::ProtocolError;
   sopts.run_blocking_read = [&pool](std::function<Result<size_t>()> read) {
     return pool.Run(std::move(read));

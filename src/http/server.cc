@@ -286,6 +286,18 @@ struct Server::Impl {
     co_await tls_stream.async_shutdown(kTuple);
   }
 
+  // The request target as the access log shows it: secrets in the path redacted.
+  std::string_view LoggedTarget(std::string_view target) const {
+    for (const std::string& prefix : options.redacted_path_prefixes) {
+      if (target.starts_with(prefix)) {
+        thread_local std::string redacted;
+        redacted = prefix + "<redacted>";
+        return redacted;
+      }
+    }
+    return target.substr(0, 512);
+  }
+
   template <class Stream>
   asio::awaitable<void> Serve(Stream& stream, Connection& conn) {
     beast::flat_buffer buffer;
@@ -386,7 +398,7 @@ struct Server::Impl {
         spdlog::info(
             "request request_id={} remote={} method={} path=\"{}\" route={} status={} "
             "bytes_in={} bytes_out={} duration_ms={:.3f} user_agent=\"{}\"",
-            req.request_id, remote, req.method_string, req.target.substr(0, 512), req.route,
+            req.request_id, remote, req.method_string, LoggedTarget(req.target), req.route,
             status, body.bytes_read(), sent, secs * 1000, req.Header(bhttp::field::user_agent));
       }
       if (!ok || !keep_alive) break;

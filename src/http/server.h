@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 #include "http/message.h"
@@ -30,6 +31,9 @@ struct ServerOptions {
   std::string tls_cert;
   std::string tls_key;
   bool access_log = true;
+  // Path prefixes whose remainder is a secret (a presigned download token): the access
+  // log shows PREFIX<redacted> instead of the request target.
+  std::vector<std::string> redacted_path_prefixes;
   // The response to an error the server answers by itself (malformed or ambiguous
   // request, 431), in the error format of the API the request was for, given the HTTP
   // status and a message; `req` is null when the request line could not be read.
