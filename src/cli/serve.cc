@@ -158,6 +158,7 @@ int RunServe(const ServeFlags& flags) {
   sopts.io_threads = cfg.http.io_threads > 0 ? cfg.http.io_threads : cores;
   sopts.idle_timeout_seconds = cfg.http.idle_timeout_seconds;
   sopts.read_timeout_seconds = cfg.http.read_timeout_seconds;
+  sopts.header_timeout_seconds = cfg.http.header_timeout_seconds;
   sopts.max_header_bytes = cfg.http.max_header_bytes;
   sopts.tls_cert = cfg.tls.cert;
   sopts.tls_key = cfg.tls.key;

@@ -243,18 +243,24 @@ struct Server::Impl {
       ~ClearCancel() { c.cancel = nullptr; }
     } clear_cancel{*conn};
     if (stopping) co_return;
-    stream.expires_after(std::chrono::seconds(options.idle_timeout_seconds));
+    // The first request's headers must be complete by this deadline, however slowly
+    // they trickle in (a raw wait on the socket does not honour the stream's timeout).
+    auto header_deadline = std::chrono::steady_clock::now() +
+                           std::chrono::seconds(options.header_timeout_seconds);
+    asio::steady_timer deadline_timer(stream.get_executor(), header_deadline);
     unsigned char first = 0;
     while (true) {
-      auto [ec] = co_await stream.socket().async_wait(tcp::socket::wait_read, kTuple);
-      if (ec) co_return;
+      using namespace asio::experimental::awaitable_operators;
+      auto which = co_await (stream.socket().async_wait(tcp::socket::wait_read, kTuple) ||
+                             deadline_timer.async_wait(kTuple));
+      if (which.index() == 1 || std::get<0>(std::get<0>(which))) co_return;
       ssize_t n = ::recv(stream.socket().native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
       if (n == 1) break;
       if (n == 0) co_return;
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) co_return;
     }
     if (first != 0x16) {
-      co_await Serve(stream, *conn);
+      co_await Serve(stream, *conn, header_deadline);
       co_return;
     }
     if (!tls) {
@@ -281,7 +287,7 @@ struct Server::Impl {
       spdlog::debug("tls handshake failed error=\"{}\"", ec.message());
       co_return;
     }
-    co_await Serve(tls_stream, *conn);
+    co_await Serve(tls_stream, *conn, header_deadline);
     beast::get_lowest_layer(tls_stream).expires_after(5s);
     co_await tls_stream.async_shutdown(kTuple);
   }
@@ -299,7 +305,8 @@ struct Server::Impl {
   }
 
   template <class Stream>
-  asio::awaitable<void> Serve(Stream& stream, Connection& conn) {
+  asio::awaitable<void> Serve(Stream& stream, Connection& conn,
+                              std::chrono::steady_clock::time_point header_deadline) {
     beast::flat_buffer buffer;
     std::string remote;
     {
@@ -307,14 +314,19 @@ struct Server::Impl {
       auto ep = beast::get_lowest_layer(stream).socket().remote_endpoint(ec);
       if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
     }
+    bool first_request = true;
     while (!stopping) {
       bhttp::request_parser<bhttp::buffer_body> parser;
       parser.header_limit(options.max_header_bytes);
       parser.body_limit(boost::none);  // handlers bound what they buffer
       conn.idle = true;
       if (stopping) break;
-      beast::get_lowest_layer(stream).expires_after(
-          std::chrono::seconds(options.idle_timeout_seconds));
+      auto idle_deadline = std::chrono::steady_clock::now() +
+                           std::chrono::seconds(options.idle_timeout_seconds);
+      // The first request: whichever comes first (a short idle timeout still applies).
+      beast::get_lowest_layer(stream).expires_at(
+          first_request ? std::min(header_deadline, idle_deadline) : idle_deadline);
+      first_request = false;
       auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
       conn.idle = false;
       if (ec) {

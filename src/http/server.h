@@ -26,6 +26,9 @@ struct ServerOptions {
   int io_threads = 1;
   int idle_timeout_seconds = 60;
   int read_timeout_seconds = 60;
+  // Longest time from accepting a connection to the end of its first request's
+  // headers: a client that sends nothing, or its headers a byte at a time, is cut.
+  int header_timeout_seconds = 20;
   uint32_t max_header_bytes = 16 * 1024;
   // PEM files; empty = plain HTTP only.
   std::string tls_cert;

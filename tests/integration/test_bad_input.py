@@ -1004,6 +1004,42 @@ class StalledClientTest(BadInputTestCase):
         self.assert_unchanged("after stalled connections")
 
 
+@skip_unless_berth
+class HeaderDeadlineTest(BadInputTestCase):
+    # Idle and read timeouts stay long: only the header deadline may cut these.
+    HEADER_TIMEOUT = 2
+    CONFIG = {"http": {"header_timeout_seconds": HEADER_TIMEOUT, "idle_timeout_seconds": 60}}
+    SLACK = 8
+
+    def test_header_deadline_cuts_silent_and_slowloris_connections(self):
+        # A connection that never sends a byte was never closed at all.
+        silent = self.raw()
+        # One header byte a second kept a connection for the whole idle timeout.
+        slow = self.raw()
+        head = request_head("GET", "/v2/", self.reg.host, [("X-Slow", "s" * 100)])
+
+        def trickle():
+            for i in range(len(head) - 2):  # never the final CRLF
+                yield head[i:i + 1]
+                time.sleep(0.5)
+        slow.send_in_background(trickle())
+        for name, conn in (("silent", silent), ("slowloris", slow)):
+            closed = conn.wait_closed(self.HEADER_TIMEOUT + self.SLACK)
+            self.assertIsNotNone(closed, "%s connection still open after %ss"
+                                 % (name, self.HEADER_TIMEOUT + self.SLACK))
+            conn.close()
+        # A prompt client is not affected, also past the deadline on a kept-alive connection.
+        conn = self.raw()
+        conn.send(request_head("GET", "/v2/", self.reg.host))
+        self.assertEqual(conn.read_response("GET")[0], 200)
+        time.sleep(self.HEADER_TIMEOUT + 1)
+        conn.send(request_head("GET", "/v2/", self.reg.host))
+        resp = conn.read_response("GET")
+        self.assertIsNotNone(resp, "a kept-alive connection was cut by the header deadline")
+        self.assertEqual(resp[0], 200)
+        self.assert_unchanged("after slow headers")
+
+
 # ---------------------------------------------------------------------------
 # Configured limits
 # ---------------------------------------------------------------------------
