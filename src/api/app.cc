@@ -64,6 +64,14 @@ boost::asio::awaitable<http::Response> App::Handle(http::Request& req) {
   co_return co_await HandleRegistry(req);
 }
 
+http::Response App::ProtocolError(const http::Request* req, int status,
+                                  const std::string& message) {
+  if (req != nullptr && ecr::EcrApi::IsEcrRequest(*req)) {
+    return ecr::EcrApi::ProtocolError(*req, status, message);
+  }
+  return distribution::ProtocolErrorResponse(status, message);
+}
+
 boost::asio::awaitable<http::Response> App::HandleEcr(http::Request& req) {
   auth::Caller provisional;
   provisional.unrestricted = !authn_.enabled();

@@ -26,6 +26,10 @@ class App {
   App& operator=(const App&) = delete;
 
   boost::asio::awaitable<http::Response> Handle(http::Request& req);
+  // An error the HTTP layer answers by itself, in the format of the API `req` is for
+  // (OCI errors when the request line could not be read): http::ServerOptions::error_response.
+  static http::Response ProtocolError(const http::Request* req, int status,
+                                      const std::string& message);
 
  private:
   boost::asio::awaitable<http::Response> HandleEcr(http::Request& req);

@@ -75,7 +75,13 @@ auth::AuthResult<auth::Caller, auth::SigV4Error> Authenticator::AuthenticateEcr(
     sreq.headers.emplace_back(std::string_view(f.name_string()), std::string_view(f.value()));
   }
   sreq.payload_sha256 = std::string(body_sha256);
-  auto verified = auth::VerifySigV4(sreq, auth::MakeCredentialLookup(*identities_), clock_);
+  auth::SigV4Options sopts;
+  sopts.region = options_.region;
+  // What the call does travels in x-amz-target (and how its body reads in
+  // content-type): unsigned, a signature could be replayed as any other operation.
+  sopts.signed_when_present = {"x-amz-target", "content-type"};
+  auto verified =
+      auth::VerifySigV4(sreq, auth::MakeCredentialLookup(*identities_), clock_, sopts);
   if (!verified.ok()) {
     return auth::AuthResult<auth::Caller, auth::SigV4Error>(verified.kind(), verified.status());
   }

@@ -33,6 +33,9 @@ struct AuthOptions {
   std::string realm = "http://127.0.0.1:5000/";
   // Lifetime of registry tokens. Default: 12 h.
   int64_t token_ttl_seconds = 12 * 3600;
+  // Region ECR API signatures must be scoped to (ecr.region). Empty accepts any.
+  // Default: empty.
+  std::string region;
 };
 
 class Authenticator {

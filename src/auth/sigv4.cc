@@ -630,8 +630,8 @@ AuthResult<SigV4Verified, SigV4Error> VerifySigV4(const SigV4Request& req,
   }
   if (!options.region.empty() && auth.region != options.region) {
     return Fail<R>(SigV4Error::kWrongRegion,
-                   "Credential should be scoped to a valid region, not '" +
-                       auth.region.substr(0, 64) + "': this registry is '" + options.region + "'");
+                   "Credential should be scoped to a valid region. This registry's region is '" +
+                       options.region + "', not '" + auth.region.substr(0, 64) + "'");
   }
 
   // The request time: X-Amz-Date, else Date.
@@ -659,11 +659,15 @@ AuthResult<SigV4Verified, SigV4Error> VerifySigV4(const SigV4Request& req,
   }
   std::string amz_date = FormatAmzDate(request_time);
 
-  for (const std::string& required : {std::string("host"), date_header}) {
-    if (std::find(auth.signed_headers.begin(), auth.signed_headers.end(), required) ==
+  std::vector<std::string> required = {"host", date_header};
+  for (const std::string& name : options.signed_when_present) {
+    if (!HeaderValues(req.headers, name).empty()) required.push_back(name);
+  }
+  for (const std::string& name : required) {
+    if (std::find(auth.signed_headers.begin(), auth.signed_headers.end(), name) ==
         auth.signed_headers.end()) {
       return Fail<R>(SigV4Error::kHeaderNotSigned,
-                     "'" + required + "' must be a signed header (listed in SignedHeaders)");
+                     "'" + name + "' must be a signed header (listed in SignedHeaders)");
     }
   }
   for (const auto& name : auth.signed_headers) {

@@ -166,8 +166,9 @@ enum class SigV4Error : uint8_t {
   // Credential/SignedHeaders/Signature, bad credential scope syntax, no or unparsable
   // X-Amz-Date/Date, repeated Authorization): IncompleteSignatureException.
   kMalformed,
-  // host, or the date header in use, is not among SignedHeaders, or a signed header
-  // is absent from the request: IncompleteSignatureException.
+  // host, the date header in use, or a header of SigV4Options::signed_when_present
+  // the request carries is not among SignedHeaders, or a signed header is absent
+  // from the request: IncompleteSignatureException.
   kHeaderNotSigned,
   // Credential scope date differs from the request's date: InvalidSignatureException.
   kScopeDateMismatch,
@@ -233,6 +234,11 @@ struct SigV4Options {
   int64_t max_skew_seconds = 15 * 60;
   // Accept x-amz-content-sha256: UNSIGNED-PAYLOAD. Default: false.
   bool allow_unsigned_payload = false;
+  // Headers that must be signed whenever the request carries them (lower-case), on top
+  // of host and the date header: those that choose what the request does (ECR's
+  // x-amz-target and content-type), so that a captured signature cannot be replayed
+  // as another operation. Default: none.
+  std::vector<std::string> signed_when_present;
 };
 
 struct SigV4Verified {

@@ -619,6 +619,27 @@ TEST(SigV4Verify, UnsignedDateIsRefused) {
   EXPECT_NE(v.status().message().find("'x-amz-date'"), std::string::npos);
 }
 
+// A signature that left x-amz-target out validated: a captured DescribeImages could be
+// replayed as DeleteRepository (same body, another target).
+TEST(SigV4Verify, UnsignedTargetOrContentTypeIsRefusedWhenRequired) {
+  auto boto = CreateRepositoryFromBotocore();
+  SigV4Options opts;
+  opts.signed_when_present = {"x-amz-target", "content-type"};
+  boto.Set("Authorization", WithSignedHeaders("content-type;host;x-amz-date"));
+  auto v = VerifyAt(boto.Request(), kBotoTime, opts);
+  EXPECT_EQ(v.kind(), SigV4Error::kHeaderNotSigned);
+  EXPECT_NE(v.status().message().find("'x-amz-target'"), std::string::npos);
+  boto.Set("Authorization", WithSignedHeaders("host;x-amz-date;x-amz-target"));
+  v = VerifyAt(boto.Request(), kBotoTime, opts);
+  EXPECT_EQ(v.kind(), SigV4Error::kHeaderNotSigned);
+  EXPECT_NE(v.status().message().find("'content-type'"), std::string::npos);
+  // Only when present: a request without Content-Type need not sign it (the signature
+  // then fails to match, as the header list differs from what botocore signed).
+  boto.Remove("Content-Type");
+  v = VerifyAt(boto.Request(), kBotoTime, opts);
+  EXPECT_NE(v.kind(), SigV4Error::kHeaderNotSigned);
+}
+
 TEST(SigV4Verify, SignedHeaderAbsentFromRequestIsRefused) {
   auto boto = CreateRepositoryFromBotocore();
   boto.Remove("X-Amz-Target");
@@ -688,6 +709,9 @@ TEST(SigV4Verify, WrongRegionWhenOneIsConfigured) {
   auto v = VerifyAt(boto.Request(), kBotoTime, opts);
   EXPECT_EQ(v.kind(), SigV4Error::kWrongRegion);
   EXPECT_NE(v.status().message().find("us-west-2"), std::string::npos);
+  // AWS's own wording first, so clients and people recognise it.
+  EXPECT_TRUE(v.status().message().starts_with("Credential should be scoped to a valid region."))
+      << v.status().message();
 }
 
 TEST(SigV4Verify, MissingAuthorization) {

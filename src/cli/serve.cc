@@ -24,6 +24,7 @@
 #include "api/distribution/errors.h"
 #include "api/authn.h"
 #include "api/ecr/api.h"
+#include "api/ecr/download_url.h"
 #include "auth/identity_store.h"
 #include "auth/shared_documents.h"
 #include "auth/token.h"
@@ -158,11 +159,13 @@ int RunServe(const ServeFlags& flags) {
   sopts.io_threads = cfg.http.io_threads > 0 ? cfg.http.io_threads : cores;
   sopts.idle_timeout_seconds = cfg.http.idle_timeout_seconds;
   sopts.read_timeout_seconds = cfg.http.read_timeout_seconds;
+  sopts.header_timeout_seconds = cfg.http.header_timeout_seconds;
   sopts.max_header_bytes = cfg.http.max_header_bytes;
   sopts.tls_cert = cfg.tls.cert;
   sopts.tls_key = cfg.tls.key;
   sopts.access_log = cfg.log.access_log;
-  sopts.error_body = api::distribution::ProtocolErrorBody;
+  sopts.redacted_path_prefixes = {std::string(api::ecr::kDownloadPathPrefix)};
+  sopts.error_response = api::App::ProtocolError;
   sopts.run_blocking_read = [&pool](std::function<Result<size_t>()> read) {
     return pool.RunBlob(std::move(read));
   };
@@ -198,6 +201,7 @@ int RunServe(const ServeFlags& flags) {
   std::unique_ptr<auth::TokenKeySource> token_keys;
   api::AuthOptions auth_opts;
   auth_opts.enabled = cfg.auth.enabled;
+  auth_opts.region = cfg.ecr.region;
   auth_opts.realm = eopts.public_url + "/";
   auth_opts.token_ttl_seconds = cfg.auth.token_ttl_seconds;
   if (cfg.auth.enabled) {

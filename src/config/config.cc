@@ -55,6 +55,7 @@ const std::vector<Setting>& Settings() {
       STR_SETTING("public_url", public_url),
       INT_SETTING("http.idle_timeout_seconds", http.idle_timeout_seconds),
       INT_SETTING("http.read_timeout_seconds", http.read_timeout_seconds),
+      INT_SETTING("http.header_timeout_seconds", http.header_timeout_seconds),
       INT_SETTING("http.max_header_bytes", http.max_header_bytes),
       INT_SETTING("http.io_threads", http.io_threads),
       INT_SETTING("http.blocking_threads", http.blocking_threads),
@@ -173,7 +174,8 @@ Status Validate(const Config& cfg) {
     return Status::InvalidArgument("listen: expected HOST:PORT, got '" + cfg.listen + "'");
   }
   if (cfg.data_dir.empty()) return Status::InvalidArgument("data_dir: must not be empty");
-  if (cfg.http.idle_timeout_seconds <= 0 || cfg.http.read_timeout_seconds <= 0) {
+  if (cfg.http.idle_timeout_seconds <= 0 || cfg.http.read_timeout_seconds <= 0 ||
+      cfg.http.header_timeout_seconds <= 0) {
     return Status::InvalidArgument("http timeouts must be positive");
   }
   if (cfg.http.max_header_bytes < 1024) {

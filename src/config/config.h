@@ -16,6 +16,9 @@ struct HttpConfig {
   int idle_timeout_seconds = 60;
   // Abort a request whose body stalls this long between bytes. Default: 60.
   int read_timeout_seconds = 60;
+  // A new connection's first request headers must be complete this long after it was
+  // accepted (a client that sends nothing, or a byte at a time, is cut). Default: 20.
+  int header_timeout_seconds = 20;
   // Largest request header block accepted (431 above). Default: 16384.
   uint32_t max_header_bytes = 16 * 1024;
   // I/O threads; 0 = one per core. Default: 0.

@@ -1,5 +1,7 @@
 #include "http/message.h"
 
+#include <algorithm>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/fields.hpp>
 
 namespace berth::http {
@@ -12,7 +14,8 @@ int HexValue(char c) {
   return -1;
 }
 
-std::optional<std::string> Decode(std::string_view s, bool plus_is_space) {
+std::optional<std::string> Decode(std::string_view s, bool plus_is_space,
+                                  bool keep_encoded_slash = false) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
@@ -24,7 +27,11 @@ std::optional<std::string> Decode(std::string_view s, bool plus_is_space) {
       if (hi < 0 || lo < 0) return std::nullopt;
       char d = static_cast<char>(hi * 16 + lo);
       if (d == '\0') return std::nullopt;
-      out += d;
+      if (d == '/' && keep_encoded_slash) {
+        out.append(s.substr(i, 3));
+      } else {
+        out += d;
+      }
       i += 2;
     } else if (c == '+' && plus_is_space) {
       out += ' ';
@@ -90,6 +97,45 @@ std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view que
   return out;
 }
 
-std::optional<std::string> DecodePath(std::string_view path) { return Decode(path, false); }
+std::optional<std::string> DecodePath(std::string_view path) {
+  return Decode(path, false, true);
+}
+
+std::optional<FramingError> CheckRequestFraming(const bhttp::fields& headers, unsigned version) {
+  auto refuse = [](std::string message, bhttp::status st = bhttp::status::bad_request) {
+    return std::optional<FramingError>(FramingError{st, std::move(message)});
+  };
+  // The common case (at most one Content-Length, no Transfer-Encoding) allocates nothing.
+  size_t lengths = headers.count(bhttp::field::content_length);
+  if (headers.count(bhttp::field::transfer_encoding) == 0) {
+    if (lengths > 1 || (lengths == 1 && headers[bhttp::field::content_length].find(',') !=
+                                            std::string_view::npos)) {
+      return refuse("the request has more than one Content-Length; send exactly one");
+    }
+    return std::nullopt;
+  }
+  if (lengths > 0) {
+    return refuse(
+        "the request has both Transfer-Encoding and Content-Length; send only one of them");
+  }
+  if (version < 11) return refuse("Transfer-Encoding is not allowed in an HTTP/1.0 request");
+  Request view;
+  view.headers = &headers;
+  auto codings = view.HeaderList(bhttp::field::transfer_encoding);
+  auto is_chunked = [](std::string_view c) { return boost::beast::iequals(c, "chunked"); };
+  if (codings.empty() || !is_chunked(codings.back())) {
+    return refuse("the last transfer coding of a request must be chunked (Transfer-Encoding: " +
+                  std::string(headers[bhttp::field::transfer_encoding].substr(0, 64)) + ")");
+  }
+  if (std::count_if(codings.begin(), codings.end(), is_chunked) > 1) {
+    return refuse("the chunked transfer coding is applied more than once");
+  }
+  if (codings.size() > 1) {
+    return refuse("transfer coding '" + std::string(codings.front().substr(0, 64)) +
+                      "' is not supported; send the body with Transfer-Encoding: chunked alone",
+                  bhttp::status::not_implemented);
+  }
+  return std::nullopt;
+}
 
 }  // namespace berth::http

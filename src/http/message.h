@@ -81,7 +81,23 @@ struct Response {
 
 // Splits "a=1&b=%2F" into decoded pairs. Malformed escapes are kept literally.
 std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query);
-// Percent-decodes a path; nullopt when an escape is malformed or decodes to NUL.
+// Percent-decodes a path; nullopt when an escape is malformed or decodes to NUL. An
+// encoded slash (%2F) stays encoded: it is not a path separator, so "lib%2Fapp" never
+// names the repository "lib/app" (every name, tag and digest check then refuses '%').
 std::optional<std::string> DecodePath(std::string_view path);
+
+// Why a request's message framing is refused, and the status to answer it with.
+struct FramingError {
+  bhttp::status status = bhttp::status::bad_request;
+  std::string message;
+};
+// RFC 9112 §6: the body length of a request must be unambiguous, or a proxy in front
+// and this server could split the byte stream into different requests (smuggling).
+// Refused (the connection must then be closed): Transfer-Encoding with
+// Content-Length, on HTTP/1.0, or whose codings are anything but one final "chunked"
+// (501 for a coding before it: none is implemented); Content-Length repeated or a
+// list. The parser accepts some of these (it reads "gzip" or "chunked, chunked" as
+// no body), so they are checked once the headers are read.
+std::optional<FramingError> CheckRequestFraming(const bhttp::fields& headers, unsigned version);
 
 }  // namespace berth::http

@@ -108,6 +108,13 @@ class ParserBodyReader final : public BodyReader {
       auto [ec, n] = co_await bhttp::async_read(stream_, buffer_, parser_, kTuple);
       if (ec == bhttp::error::need_buffer) ec = {};
       size_t got = out.size() - parser_.get().body().size;
+      if (ec.category() == bhttp::make_error_code(bhttp::error::bad_chunk).category()) {
+        // The client's framing is broken (a bad chunk size or extension, a body cut off
+        // before its last chunk): it deserves an answer, unlike a vanished client.
+        malformed_ = ec == bhttp::error::partial_message
+                         ? "the request body ended before its last chunk"
+                         : "malformed chunked request body: " + ec.message();
+      }
       if (ec) co_return Fail("reading request body: " + ec.message());
       read_ += got;
       if (got > 0 || parser_.is_done()) co_return got;
@@ -118,6 +125,8 @@ class ParserBodyReader final : public BodyReader {
   bool done() const override { return content_length_ ? remaining_ == 0 : parser_.is_done(); }
   uint64_t bytes_read() const override { return read_; }
   bool failed() const { return failed_; }
+  // Why the chunked body is malformed; empty when it is not.
+  const std::string& malformed() const { return malformed_; }
 
  private:
   Stream& stream_;
@@ -126,6 +135,7 @@ class ParserBodyReader final : public BodyReader {
   int timeout_;
   bool need_continue_ = false;
   bool failed_ = false;
+  std::string malformed_;
   std::optional<uint64_t> content_length_;
   uint64_t remaining_ = 0;
   uint64_t read_ = 0;
@@ -233,18 +243,24 @@ struct Server::Impl {
       ~ClearCancel() { c.cancel = nullptr; }
     } clear_cancel{*conn};
     if (stopping) co_return;
-    stream.expires_after(std::chrono::seconds(options.idle_timeout_seconds));
+    // The first request's headers must be complete by this deadline, however slowly
+    // they trickle in (a raw wait on the socket does not honour the stream's timeout).
+    auto header_deadline = std::chrono::steady_clock::now() +
+                           std::chrono::seconds(options.header_timeout_seconds);
+    asio::steady_timer deadline_timer(stream.get_executor(), header_deadline);
     unsigned char first = 0;
     while (true) {
-      auto [ec] = co_await stream.socket().async_wait(tcp::socket::wait_read, kTuple);
-      if (ec) co_return;
+      using namespace asio::experimental::awaitable_operators;
+      auto which = co_await (stream.socket().async_wait(tcp::socket::wait_read, kTuple) ||
+                             deadline_timer.async_wait(kTuple));
+      if (which.index() == 1 || std::get<0>(std::get<0>(which))) co_return;
       ssize_t n = ::recv(stream.socket().native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
       if (n == 1) break;
       if (n == 0) co_return;
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) co_return;
     }
     if (first != 0x16) {
-      co_await Serve(stream, *conn);
+      co_await Serve(stream, *conn, header_deadline);
       co_return;
     }
     if (!tls) {
@@ -271,13 +287,26 @@ struct Server::Impl {
       spdlog::debug("tls handshake failed error=\"{}\"", ec.message());
       co_return;
     }
-    co_await Serve(tls_stream, *conn);
+    co_await Serve(tls_stream, *conn, header_deadline);
     beast::get_lowest_layer(tls_stream).expires_after(5s);
     co_await tls_stream.async_shutdown(kTuple);
   }
 
+  // The request target as the access log shows it: secrets in the path redacted.
+  std::string_view LoggedTarget(std::string_view target) const {
+    for (const std::string& prefix : options.redacted_path_prefixes) {
+      if (target.starts_with(prefix)) {
+        thread_local std::string redacted;
+        redacted = prefix + "<redacted>";
+        return redacted;
+      }
+    }
+    return target.substr(0, 512);
+  }
+
   template <class Stream>
-  asio::awaitable<void> Serve(Stream& stream, Connection& conn) {
+  asio::awaitable<void> Serve(Stream& stream, Connection& conn,
+                              std::chrono::steady_clock::time_point header_deadline) {
     beast::flat_buffer buffer;
     std::string remote;
     {
@@ -285,14 +314,19 @@ struct Server::Impl {
       auto ep = beast::get_lowest_layer(stream).socket().remote_endpoint(ec);
       if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
     }
+    bool first_request = true;
     while (!stopping) {
       bhttp::request_parser<bhttp::buffer_body> parser;
       parser.header_limit(options.max_header_bytes);
       parser.body_limit(boost::none);  // handlers bound what they buffer
       conn.idle = true;
       if (stopping) break;
-      beast::get_lowest_layer(stream).expires_after(
-          std::chrono::seconds(options.idle_timeout_seconds));
+      auto idle_deadline = std::chrono::steady_clock::now() +
+                           std::chrono::seconds(options.idle_timeout_seconds);
+      // The first request: whichever comes first (a short idle timeout still applies).
+      beast::get_lowest_layer(stream).expires_at(
+          first_request ? std::min(header_deadline, idle_deadline) : idle_deadline);
+      first_request = false;
       auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
       conn.idle = false;
       if (ec) {
@@ -324,19 +358,18 @@ struct Server::Impl {
       req.request_id = NewRequestId();
       req.remote = remote;
 
+      if (path) req.path = std::move(*path);
+
       Response res;
-      if (!path) {
-        res.status = bhttp::status::bad_request;
-        std::string msg = "malformed percent-encoding in the request path";
-        if (options.error_body) {
-          res.headers.set(bhttp::field::content_type, "application/json");
-          res.body = options.error_body(400, msg);
-        } else {
-          res.headers.set(bhttp::field::content_type, "text/plain");
-          res.body = msg + "\n";
-        }
+      if (auto framing = CheckRequestFraming(hdr.base(), hdr.version())) {
+        // Where this request ends is ambiguous: nothing after it on this connection
+        // can be trusted to be a request of its own.
+        res = ProtocolError(&req, framing->status, framing->message);
+        res.close = true;
+      } else if (!path) {
+        res = ProtocolError(&req, bhttp::status::bad_request,
+                            "malformed percent-encoding in the request path");
       } else {
-        req.path = std::move(*path);
         try {
           res = co_await handler(req);
         } catch (const std::exception& e) {
@@ -349,6 +382,13 @@ struct Server::Impl {
               req.request_id + "\"}]}";
         }
       }
+      // Whatever the handler made of a malformed chunked body, the client is told what
+      // is wrong with it; its framing is lost, so the connection closes.
+      bool malformed = !body.malformed().empty();
+      if (malformed) {
+        res = ProtocolError(&req, bhttp::status::bad_request, body.malformed());
+        res.close = true;
+      }
       // A body the handler did not read (an error before it needed it) can't be skipped
       // cheaply and safely: close the connection after answering.
       bool keep_alive =
@@ -356,13 +396,13 @@ struct Server::Impl {
       res.headers.set("X-Request-Id", req.request_id);
       uint64_t sent = 0;
       bool ok = true;
-      if (!body.failed()) {
+      if (!body.failed() || malformed) {
         auto wr = co_await WriteResponse(stream, req, res, keep_alive);
         ok = wr.ok();
         if (ok) sent = *wr;
       }
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      int status = body.failed() ? 499 : static_cast<int>(res.status);
+      int status = body.failed() && !malformed ? 499 : static_cast<int>(res.status);
       // to_string(verb) is a static string; unknown verbs share one series.
       metrics.ObserveRequest(req.route, bhttp::to_string(req.method), status, secs,
                              body.bytes_read(), sent);
@@ -370,7 +410,7 @@ struct Server::Impl {
         spdlog::info(
             "request request_id={} remote={} method={} path=\"{}\" route={} status={} "
             "bytes_in={} bytes_out={} duration_ms={:.3f} user_agent=\"{}\"",
-            req.request_id, remote, req.method_string, req.target.substr(0, 512), req.route,
+            req.request_id, remote, req.method_string, LoggedTarget(req.target), req.route,
             status, body.bytes_read(), sent, secs * 1000, req.Header(bhttp::field::user_agent));
       }
       if (!ok || !keep_alive) break;
@@ -379,20 +419,30 @@ struct Server::Impl {
     beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
+  // An error the server answers by itself, in the API's error format when it has one.
+  Response ProtocolError(const Request* req, bhttp::status status, std::string message) const {
+    if (options.error_response) {
+      return options.error_response(req, static_cast<int>(status), message);
+    }
+    Response res;
+    res.status = status;
+    res.headers.set(bhttp::field::content_type, "text/plain");
+    res.body = std::move(message) + "\n";
+    return res;
+  }
+
   template <class Stream>
   asio::awaitable<void> WriteSimple(Stream& stream, bhttp::status status, std::string message) {
-    bhttp::response<bhttp::string_body> res{status, 11};
-    if (options.error_body) {
-      res.set(bhttp::field::content_type, "application/json");
-      res.body() = options.error_body(static_cast<int>(status), message);
-    } else {
-      res.set(bhttp::field::content_type, "text/plain");
-      res.body() = std::move(message) + "\n";
-    }
-    res.set(bhttp::field::connection, "close");
-    res.prepare_payload();
+    Response res = ProtocolError(nullptr, status, std::move(message));
+    bhttp::response<bhttp::string_body> msg{std::piecewise_construct,
+                                            std::make_tuple(std::move(res.body)),
+                                            std::make_tuple(std::move(res.headers))};
+    msg.result(res.status);
+    msg.version(11);
+    msg.set(bhttp::field::connection, "close");
+    msg.prepare_payload();
     beast::get_lowest_layer(stream).expires_after(5s);
-    co_await bhttp::async_write(stream, res, kTuple);
+    co_await bhttp::async_write(stream, msg, kTuple);
   }
 
   template <class Stream>

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 #include "http/message.h"
@@ -25,14 +26,23 @@ struct ServerOptions {
   int io_threads = 1;
   int idle_timeout_seconds = 60;
   int read_timeout_seconds = 60;
+  // Longest time from accepting a connection to the end of its first request's
+  // headers: a client that sends nothing, or its headers a byte at a time, is cut.
+  int header_timeout_seconds = 20;
   uint32_t max_header_bytes = 16 * 1024;
   // PEM files; empty = plain HTTP only.
   std::string tls_cert;
   std::string tls_key;
   bool access_log = true;
-  // Body of errors the server itself answers (malformed request, 431), given the HTTP
-  // status and a message; empty = plain text.
-  std::function<std::string(int status, const std::string& message)> error_body;
+  // Path prefixes whose remainder is a secret (a presigned download token): the access
+  // log shows PREFIX<redacted> instead of the request target.
+  std::vector<std::string> redacted_path_prefixes;
+  // The response to an error the server answers by itself (malformed or ambiguous
+  // request, 431), in the error format of the API the request was for, given the HTTP
+  // status and a message; `req` is null when the request line could not be read.
+  // Empty = plain text.
+  std::function<Response(const Request* req, int status, const std::string& message)>
+      error_response;
   // Longest wait for in-flight requests at shutdown.
   int shutdown_grace_seconds = 30;
   // Runs a blocking read of a response body off the I/O threads (the blocking pool):

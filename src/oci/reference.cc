@@ -65,6 +65,12 @@ Status ValidateRepositoryName(std::string_view name) {
     char c = name[i];
     if (IsLowerAlnum(c) || IsNameSeparator(c) || c == '/') continue;
     if (IsUpper(c)) return NameError("repository name must be lower case", name);
+    if (c == '%') {
+      // The path decoder leaves %2F encoded: it must not split or join names.
+      return NameError("repository name contains a percent-encoded character at position " +
+                           std::to_string(i) + "; send '/' unencoded (%2F is not a separator)",
+                       name);
+    }
     return NameError("repository name contains invalid character " + Printable(c) +
                          " at position " + std::to_string(i) +
                          "; allowed are a-z, 0-9, '.', '_', '-' and '/'",

@@ -329,6 +329,26 @@ class NameDigestTagTest(BadInputTestCase):
             st, h, b = http("POST", "%s/v2/%s/blobs/uploads/" % (self.url, name))
             self.assertEqual(st, 202, "a 255-character name: %r" % b[:300])
 
+    @skip_unless_berth  # Distribution decodes %2F too
+    def test_encoded_slash_in_repository_name_is_name_invalid(self):
+        # "seed%2Fapp" was decoded to "seed/app": a second spelling of the repository
+        # that a proxy's path rules (or a policy on the raw path) would not recognise.
+        for name in ("seed%2Fapp", "seed%2fapp"):
+            ctx = "repository name %r" % name
+            for method, path in (("GET", "manifests/v1"), ("GET", "tags/list"),
+                                 ("DELETE", "manifests/" + self.seed["digest"]),
+                                 ("DELETE", "manifests/v1"),
+                                 ("GET", "blobs/" + sha256_digest(self.seed["layer"]))):
+                st, h, b = http(method, "%s/v2/%s/%s" % (self.url, name, path))
+                self.assert_error(st, b, 400, "NAME_INVALID", context="%s %s, %s" % (method, path, ctx))
+            st, h, b = http("POST", "%s/v2/%s/blobs/uploads/" % (self.url, name))
+            self.assert_error(st, b, 400, "NAME_INVALID", context="POST upload, " + ctx)
+            st, h, b = http("PUT", "%s/v2/%s/manifests/v2" % (self.url, name),
+                            headers={"Content-Type": OCI_MANIFEST}, body=self.valid_manifest("slash"))
+            self.assert_error(st, b, 400, "NAME_INVALID", context="PUT manifest, " + ctx)
+        self.assert_no_manifest(SEED_REPO, "v2")
+        self.assert_unchanged("after names with an encoded slash")
+
     def test_invalid_digests(self):
         bad = ["sha256:totallywrong", "sha256:" + "a" * 63, "sha256:" + "a" * 65, "md5:" + "a" * 32,
                "sha256:" + "A" * 64, "sha512:" + "a" * 64, "sha256:", ":" + "a" * 64,
@@ -591,6 +611,30 @@ class UploadInputTest(BadInputTestCase):
         st, h, b = http("PUT", with_query(absolute(self.url, h["Location"]), digest=sha256_digest(data)))
         self.assertEqual(st, 201, b[:300])
 
+    @skip_unless_berth
+    def test_content_range_overflow_is_refused(self):
+        # 0-18446744073709551615 spans 2^64 bytes, which wrapped to 0 and matched an
+        # empty body's Content-Length.
+        data = blob_bytes(100, "overflow")
+        loc = self.start_upload()
+        top = 2 ** 64 - 1
+        for rng, piece in (("0-%d" % top, b""), ("0-%d" % top, data[:1]),
+                           ("%d-%d" % (top, top), data[:1]), ("1-%d" % top, b""),
+                           ("0-%d" % (2 ** 64), b""), ("0-%d" % (2 ** 63 - 1), b"")):
+            st, h, b = self.patch(loc, piece, rng)
+            self.assert_error(st, b, (400, 416), context="Content-Range %s with %d bytes" % (rng, len(piece)))
+            rng_now, _ = self.upload_range(loc)
+            self.assertEqual(rng_now, "0-0", "upload changed by a refused chunk %s" % rng)
+            if piece:  # an empty closing PUT carries no chunk: its range is not used
+                st, h, b = http("PUT", with_query(loc, digest=sha256_digest(piece)),
+                                headers=[("Content-Range", rng)], body=piece)
+                self.assert_error(st, b, (400, 416), context="closing PUT, Content-Range %s" % rng)
+        self.assert_unchanged("after overflowing Content-Ranges")
+        st, h, b = self.patch(loc, data, "0-99")
+        self.assertEqual(st, 202, b[:300])
+        st, h, b = http("PUT", with_query(absolute(self.url, h["Location"]), digest=sha256_digest(data)))
+        self.assertEqual(st, 201, b[:300])
+
     def test_wrong_digest_on_closing_put(self):
         data = blob_bytes(100_000, "wrong-digest")
         other = blob_bytes(100_000, "the other one")
@@ -755,6 +799,90 @@ class HttpInputTest(BadInputTestCase):
         self.assert_no_manifest(SEED_REPO, "v9")
         self.assert_unchanged("after garbage requests")
 
+    def path_of(self, url):
+        u = urllib.parse.urlsplit(url)
+        return u.path + ("?" + u.query if u.query else "")
+
+    def assert_refused_and_closed(self, conn, resp, statuses, context):
+        self.assertIsNotNone(resp, "%s: connection closed without a response" % context)
+        st, h, b = resp
+        msg = "%s: %d %r" % (context, st, b[:600])
+        self.assertIn(st, statuses, msg)  # 501 is right for an unimplemented coding
+        errors = json_error_list(b)
+        self.assertTrue(errors and errors[0].get("message", "").strip(), "no JSON error: " + msg)
+        self.assertIsNotNone(conn.wait_closed(10), "%s: connection left open after %d" % (context, st))
+
+    @skip_unless_berth
+    def test_request_smuggling_ambiguous_framing_is_refused(self):
+        # The body of each PATCH is a whole DELETE request. "Transfer-Encoding: gzip" was
+        # read as "no body": the PATCH was answered 202 and the DELETE ran as a request
+        # of its own; "chunked, chunked" made the body be ignored the same way.
+        def smuggle(victim):
+            return ("DELETE %s HTTP/1.1\r\nHost: %s\r\n\r\n"
+                    % (self.path_of(victim), self.reg.host)).encode()
+        smuggled = smuggle(self.start_upload())  # for its length
+        cases = {
+            "TE gzip": ([("Transfer-Encoding", "gzip")], (400,)),
+            "TE identity": ([("Transfer-Encoding", "identity")], (400,)),
+            "TE chunked, chunked": ([("Transfer-Encoding", "chunked, chunked")], (400,)),
+            "TE chunked, gzip": ([("Transfer-Encoding", "chunked, gzip")], (400,)),
+            "TE gzip, chunked": ([("Transfer-Encoding", "gzip, chunked")], (501,)),
+            "TE gzip + chunked lines": ([("Transfer-Encoding", "gzip"),
+                                         ("Transfer-Encoding", "chunked")], (501,)),
+            "TE gzip + CL": ([("Transfer-Encoding", "gzip"),
+                              ("Content-Length", str(len(smuggled)))], (400,)),
+            "CL + TE chunked": ([("Content-Length", str(len(smuggled))),
+                                 ("Transfer-Encoding", "chunked")], (400,)),
+            "TE chunked + CL": ([("Transfer-Encoding", "chunked"),
+                                 ("Content-Length", str(len(smuggled)))], (400,)),
+            "CL twice": ([("Content-Length", "0"), ("Content-Length", "0")], (400,)),
+            "CL list": ([("Content-Length", "0, 0")], (400,)),
+            "CL conflicting": ([("Content-Length", "0"), ("Content-Length", str(len(smuggled)))], (400,)),
+        }
+        for name, (headers, statuses) in cases.items():
+            with self.subTest(name):
+                loc, victim = self.start_upload(), self.start_upload()
+                conn = self.raw(timeout=10)
+                conn.send(request_head("PATCH", self.path_of(loc), self.reg.host,
+                                       [("Content-Type", "application/octet-stream")] + headers)
+                          + smuggle(victim))
+                resp = conn.read_response("PATCH", timeout=10)
+                self.assert_refused_and_closed(conn, resp, statuses, name)
+                conn.close()
+                # The smuggled DELETE never ran, and the PATCH wrote nothing.
+                st, h, b = http("GET", victim)
+                self.assertEqual(st, 204, "%s: the smuggled DELETE ran: %d %r" % (name, st, b[:200]))
+                rng, _ = self.upload_range(loc)
+                self.assertEqual(rng, "0-0", name)
+        self.assert_unchanged("after ambiguous framing")
+
+    @skip_unless_berth
+    def test_malformed_chunked_bodies_get_400(self):
+        # These closed the connection without any response.
+        cases = {
+            "bad hex size": (b"zz\r\nhello\r\n0\r\n\r\n", False),
+            "size of 2^72": (b"1000000000000000000\r\nhello\r\n0\r\n\r\n", False),
+            "negative size": (b"-5\r\nhello\r\n0\r\n\r\n", False),
+            "short chunk": (b"10\r\nhello\r\n0\r\n\r\n", True),
+            "missing last chunk": (b"5\r\nhello\r\n", True),
+            "junk extension": (b"5;\x01\x02\r\nhello\r\n0\r\n\r\n", False),
+            "chunk longer than its size": (b"3\r\nhello\r\n0\r\n\r\n", False),
+        }
+        for name, (body, half_close) in cases.items():
+            with self.subTest(name):
+                loc = self.start_upload()
+                conn = self.raw(timeout=10)
+                conn.send(request_head("PATCH", self.path_of(loc), self.reg.host,
+                                       [("Content-Type", "application/octet-stream")], chunked=True)
+                          + body)
+                if half_close:  # the body ends here: the server sees EOF mid-body
+                    conn.sock.shutdown(socket.SHUT_WR)
+                resp = conn.read_response("PATCH", timeout=10)
+                self.assert_refused_and_closed(conn, resp, (400,), name)
+                self.assertIn(b"chunk", resp[2], name)
+                conn.close()
+        self.assert_unchanged("after malformed chunked bodies")
+
     @skip_unless_berth
     def test_unknown_routes_and_methods_have_json_errors(self):
         for method, path, expected in (
@@ -874,6 +1002,42 @@ class StalledClientTest(BadInputTestCase):
             self.assertIsNotNone(c.wait_closed(self.READ_TIMEOUT + self.SLACK))
             c.close()
         self.assert_unchanged("after stalled connections")
+
+
+@skip_unless_berth
+class HeaderDeadlineTest(BadInputTestCase):
+    # Idle and read timeouts stay long: only the header deadline may cut these.
+    HEADER_TIMEOUT = 2
+    CONFIG = {"http": {"header_timeout_seconds": HEADER_TIMEOUT, "idle_timeout_seconds": 60}}
+    SLACK = 8
+
+    def test_header_deadline_cuts_silent_and_slowloris_connections(self):
+        # A connection that never sends a byte was never closed at all.
+        silent = self.raw()
+        # One header byte a second kept a connection for the whole idle timeout.
+        slow = self.raw()
+        head = request_head("GET", "/v2/", self.reg.host, [("X-Slow", "s" * 100)])
+
+        def trickle():
+            for i in range(len(head) - 2):  # never the final CRLF
+                yield head[i:i + 1]
+                time.sleep(0.5)
+        slow.send_in_background(trickle())
+        for name, conn in (("silent", silent), ("slowloris", slow)):
+            closed = conn.wait_closed(self.HEADER_TIMEOUT + self.SLACK)
+            self.assertIsNotNone(closed, "%s connection still open after %ss"
+                                 % (name, self.HEADER_TIMEOUT + self.SLACK))
+            conn.close()
+        # A prompt client is not affected, also past the deadline on a kept-alive connection.
+        conn = self.raw()
+        conn.send(request_head("GET", "/v2/", self.reg.host))
+        self.assertEqual(conn.read_response("GET")[0], 200)
+        time.sleep(self.HEADER_TIMEOUT + 1)
+        conn.send(request_head("GET", "/v2/", self.reg.host))
+        resp = conn.read_response("GET")
+        self.assertIsNotNone(resp, "a kept-alive connection was cut by the header deadline")
+        self.assertEqual(resp[0], 200)
+        self.assert_unchanged("after slow headers")
 
 
 # ---------------------------------------------------------------------------

@@ -249,6 +249,18 @@ class EcrApiTest(RegistryTestCase):
         st, h, data = http("POST", self.reg.url + "/", headers=headers, body=body)
         return st, h, (json.loads(data) if data else {})
 
+    def test_request_smuggling_framing_is_refused_with_an_ecr_error(self):
+        # Transfer-Encoding other than chunked (here with Content-Length too) is refused
+        # before the call is decoded, still in the ECR error format botocore reads.
+        headers = {"X-Amz-Target": TARGET_PREFIX + "DescribeRepositories",
+                   "Content-Type": JSON_TYPE, "Transfer-Encoding": "gzip"}
+        st, h, data = http("POST", self.reg.url + "/", headers=headers, body=b"{}")
+        self.assertEqual(st, 400, data)
+        err = json.loads(data)
+        self.assertEqual(err["__type"], "SerializationException", data)
+        self.assertIn("Transfer-Encoding", err["message"])
+        self.assertTrue(h.get("x-amzn-RequestId"))
+
     # -- GetAuthorizationToken -------------------------------------------------
     def test_get_authorization_token(self):
         before = time.time()
@@ -430,6 +442,22 @@ class EcrApiTest(RegistryTestCase):
             self.ecr.get_download_url_for_layer(repositoryName="no/such", layerDigest=digest)
         with self.assertRaises(self.raw.exceptions.InvalidParameterException):
             self.raw.get_download_url_for_layer(repositoryName=repo, layerDigest="md5:abc")
+
+    def test_download_url_token_is_redacted_in_the_access_log(self):
+        # The token is a bearer credential: whoever reads the log could fetch the layer.
+        repo = self.new_repo()
+        digest = push_layer(self.ecr, repo, b"a layer behind a secret url")
+        url = self.ecr.get_download_url_for_layer(repositoryName=repo, layerDigest=digest)["downloadUrl"]
+        token = url.split("/ecr-download/", 1)[1]
+        with urllib.request.urlopen(url) as f:
+            f.read()
+        deadline = time.monotonic() + 10  # the line is written once the response is sent
+        while "/ecr-download/<redacted>" not in self.reg.log_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        log = self.reg.log_text()
+        self.assertIn("/ecr-download/<redacted>", log)
+        self.assertNotIn(token, log)
+        self.assertNotIn(token.split(".")[-1], log)
 
     def test_layer_upload_errors(self):
         repo = self.new_repo()

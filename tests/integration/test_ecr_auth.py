@@ -12,13 +12,17 @@ import unittest
 
 import boto3
 import botocore.exceptions
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 from harness import (Clients, RegistryTestCase, berth_bin, http, json_errors, make_oci_layout,
                      run, sha256_digest, skip_unless_berth)
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
+TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921."
 
 
 def read_profile(path, profile):
@@ -168,6 +172,48 @@ class AuthWorkflowTest(RegistryTestCase):
         with self.assertRaises(botocore.exceptions.ClientError) as ctx:
             self.boto("AKIAAAAAAAAAAAAAAAAA", secret).describe_repositories()
         self.assertEqual(ctx.exception.response["Error"]["Code"], "UnrecognizedClientException")
+
+    def test_sigv4_unsigned_target_cannot_be_replayed_as_another_operation(self):
+        key, secret = read_profile(self.creds, "default")
+        self.boto(key, secret).create_repository(repositoryName="victim/app")
+        body = json.dumps({"repositoryName": "victim/app"}).encode()
+        # Signed by botocore, but over Host, X-Amz-Date and Content-Type only: the
+        # operation (X-Amz-Target) is added afterwards, outside the signature.
+        req = AWSRequest(method="POST", url=self.reg.url + "/", data=body,
+                         headers={"Content-Type": "application/x-amz-json-1.1"})
+        SigV4Auth(Credentials(key, secret), "ecr", REGION).add_auth(req)
+        self.assertNotIn("x-amz-target", req.headers["Authorization"])
+        for op in ("DescribeImages", "DeleteRepository"):
+            headers = dict(req.headers.items())
+            headers["X-Amz-Target"] = TARGET_PREFIX + op
+            st, _, out = http("POST", self.reg.url + "/", headers=headers, body=body)
+            self.assertEqual(st, 400, out)
+            self.assertEqual(json.loads(out)["__type"], "IncompleteSignatureException", out)
+            self.assertIn("x-amz-target", json.loads(out)["message"])
+        # The repository survived the replay.
+        repos = self.boto(key, secret).describe_repositories()["repositories"]
+        self.assertIn("victim/app", [r["repositoryName"] for r in repos])
+        # Signed without Content-Type while sending one: refused as well.
+        req = AWSRequest(method="POST", url=self.reg.url + "/", data=body,
+                         headers={"X-Amz-Target": TARGET_PREFIX + "DescribeRepositories"})
+        SigV4Auth(Credentials(key, secret), "ecr", REGION).add_auth(req)
+        headers = dict(req.headers.items())
+        headers["Content-Type"] = "application/x-amz-json-1.1"
+        st, _, out = http("POST", self.reg.url + "/", headers=headers, body=body)
+        self.assertEqual(json.loads(out)["__type"], "IncompleteSignatureException", out)
+
+    def test_sigv4_credential_scope_of_another_region_is_refused(self):
+        key, secret = read_profile(self.creds, "default")
+        client = boto3.client("ecr", endpoint_url=self.reg.url, region_name="eu-west-1",
+                              aws_access_key_id=key, aws_secret_access_key=secret,
+                              config=Config(retries={"max_attempts": 1}))
+        with self.assertRaises(botocore.exceptions.ClientError) as ctx:
+            client.describe_repositories()
+        err = ctx.exception.response["Error"]
+        self.assertEqual(err["Code"], "InvalidSignatureException")
+        self.assertTrue(err["Message"].startswith("Credential should be scoped to a valid region."),
+                        err["Message"])
+        self.assertIn("us-east-1", err["Message"])
 
     def create_key(self, name, policy, account=None):
         path = os.path.join(self.tmp, name + ".json")

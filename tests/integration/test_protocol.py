@@ -251,6 +251,21 @@ class BaseEndpointTest(ProtocolTestCase):
         self.assertEqual(st, 404)
         self.assertEqual(b, b"")
 
+    def test_manifest_with_invalid_reference_is_unknown_on_reads(self):
+        # The OCI conformance suite reads ".INVALID_MANIFEST_NAME" and expects 404: no
+        # manifest can be stored under it. A push under it stays TAG_INVALID.
+        repo = self.repo()
+        digest, body, mt = self.push_image(repo, "v1")
+        for ref in (".INVALID_MANIFEST_NAME", "-lead", "x" * 129):
+            st, _, b = self.get_manifest(repo, ref)
+            self.assert_error(st, b, 404, "MANIFEST_UNKNOWN", context="GET manifest %r" % ref)
+            st, _, b = self.get_manifest(repo, ref, method="HEAD")
+            self.assertEqual(st, 404, "HEAD manifest %r" % ref)
+            self.assertEqual(b, b"")
+            st, _, b = http("PUT", "%s/v2/%s/manifests/%s" % (self.url, repo, ref),
+                            headers={"Content-Type": mt}, body=body)
+            self.assert_error(st, b, 400, "TAG_INVALID", context="PUT manifest %r" % ref)
+
 
 # ---------------------------------------------------------------------------
 # end-4a/b, end-5, end-6, end-13, end-14: uploads

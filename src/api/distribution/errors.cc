@@ -77,9 +77,9 @@ http::Response ErrorResponse(status st, const char* code, std::string message) {
   return Build(st, code, message, "");
 }
 
-std::string ProtocolErrorBody(int http_status, const std::string& message) {
+http::Response ProtocolErrorResponse(int http_status, const std::string& message) {
   const char* code = http_status == 431 ? "SIZE_INVALID" : "UNSUPPORTED";
-  return Build(static_cast<status>(http_status), code, message, "").body;
+  return Build(static_cast<status>(http_status), code, message, "");
 }
 
 }  // namespace berth::api::distribution

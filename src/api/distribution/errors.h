@@ -19,8 +19,8 @@ http::Response ErrorResponse(const Status& st);
 // e.g. 405 for an unsupported method on a known route).
 http::Response ErrorResponse(http::bhttp::status status, const char* code, std::string message);
 
-// The body of an error the HTTP layer answers by itself (before routing), such as
-// 431 for oversized headers, in the OCI error format.
-std::string ProtocolErrorBody(int http_status, const std::string& message);
+// An error the HTTP layer answers by itself (before routing), such as 431 for
+// oversized headers or 400 for an ambiguous request, in the OCI error format.
+http::Response ProtocolErrorResponse(int http_status, const std::string& message);
 
 }  // namespace berth::api::distribution

@@ -115,7 +115,17 @@ asio::awaitable<Response> Put(Ctx& ctx, Request& req, const RouteMatch& m,
 asio::awaitable<Response> HandleManifest(Ctx& ctx, Request& req, const RouteMatch& m) {
   if (Status st = oci::ValidateRepositoryName(m.name); !st.ok()) co_return ErrorResponse(st);
   auto ref = oci::ParseReference(m.ref);
-  if (!ref.ok()) co_return ErrorResponse(ref.status());
+  if (!ref.ok()) {
+    // A read of a reference that cannot be a tag finds nothing (the OCI conformance
+    // suite expects 404); a push under it is refused as TAG_INVALID.
+    bool read = req.method == verb::get || req.method == verb::head;
+    if (read && ref.status().Is(Code::kTagInvalid)) {
+      co_return ErrorResponse(Status(Code::kManifestUnknown,
+                                     "manifest unknown: '" + m.ref.substr(0, 256) +
+                                         "' is neither a valid tag nor a digest"));
+    }
+    co_return ErrorResponse(ref.status());
+  }
   switch (req.method) {
     case verb::get:
     case verb::head: co_return co_await Get(ctx, req, m, *ref);

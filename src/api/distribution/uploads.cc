@@ -166,11 +166,14 @@ Result<std::optional<uint64_t>> ChunkStart(const Request& req) {
   if (cr.empty()) return std::optional<uint64_t>();
   BERTH_ASSIGN_OR_RETURN(ContentRange r, ParseContentRange(cr));
   auto len = req.body->content_length();
-  if (len && *len != r.last - r.first + 1) {
+  // Compared without "+ 1": the span of 0-18446744073709551615 is 2^64 bytes, which
+  // wraps to 0 in 64 bits and would pass for an empty body.
+  if (len && (*len == 0 || *len - 1 != r.last - r.first)) {
     return Status(Code::kRangeInvalid,
-                  "Content-Range " + std::string(cr) + " covers " +
-                      std::to_string(r.last - r.first + 1) + " bytes but Content-Length is " +
-                      std::to_string(*len));
+                  "Content-Range " + std::string(cr.substr(0, 64)) + " spans bytes " +
+                      std::to_string(r.first) + " to " + std::to_string(r.last) +
+                      " but Content-Length is " + std::to_string(*len) +
+                      "; send exactly the bytes of the range");
   }
   return std::optional<uint64_t>(r.first);
 }

@@ -99,6 +99,13 @@ bool EcrApi::IsEcrRequest(const http::Request& req) {
   return req.method == verb::post && req.path == "/";
 }
 
+http::Response EcrApi::ProtocolError(const http::Request& req, int http_status,
+                                     const std::string& message) {
+  http::Response res = Finish(ErrorResponse("SerializationException", message), req);
+  res.status = static_cast<http::bhttp::status>(http_status);
+  return res;
+}
+
 bool EcrApi::IsDownloadRequest(const http::Request& req) {
   return (req.method == verb::get || req.method == verb::head) &&
          req.path.starts_with(kDownloadPathPrefix);

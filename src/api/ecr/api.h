@@ -86,6 +86,10 @@ class EcrApi {
   static bool IsEcrRequest(const http::Request& req);
   // `GET|HEAD /ecr-download/<token>`.
   static bool IsDownloadRequest(const http::Request& req);
+  // An ECR call the HTTP layer refuses before it is decoded (ambiguous framing, a
+  // malformed chunked body): a SerializationException with that HTTP status.
+  static http::Response ProtocolError(const http::Request& req, int http_status,
+                                      const std::string& message);
 
   // The call, or the error response when the request is not a valid ECR call
   // (UnknownOperationException, SerializationException, InvalidParameterException).

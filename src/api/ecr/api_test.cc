@@ -216,6 +216,21 @@ TEST_F(EcrApiTest, DecodeExposesWhatAuthorizationNeeds) {
                 .hex());
 }
 
+// partLastByte - partFirstByte + 1 overflowed int64 (undefined behaviour) for a part
+// claiming all of 0-INT64_MAX.
+TEST_F(EcrApiTest, UploadLayerPartRangeOverflowIsRefused) {
+  ASSERT_EQ(Op("CreateRepository", R"({"repositoryName":"app1"})").res.status, status::ok);
+  Reply up = Op("InitiateLayerUpload", R"({"repositoryName":"app1"})");
+  ASSERT_EQ(up.res.status, status::ok) << up.res.body;
+  std::string id(up.body["uploadId"].as_string());
+  Reply part = Op("UploadLayerPart",
+                  R"({"repositoryName":"app1","uploadId":")" + id +
+                      R"(","partFirstByte":0,"partLastByte":9223372036854775807,)"
+                      R"("layerPartBlob":"aGVsbG8="})");
+  EXPECT_EQ(part.body["__type"], "InvalidLayerPartException") << part.res.body;
+  EXPECT_NE(part.res.body.find("9223372036854775807"), std::string::npos) << part.res.body;
+}
+
 TEST_F(EcrApiTest, LayerUploadAndPresignedDownload) {
   ASSERT_EQ(Op("CreateRepository", R"({"repositoryName":"app1"})").res.status, status::ok);
   Reply up = Op("InitiateLayerUpload", R"({"repositoryName":"app1"})");

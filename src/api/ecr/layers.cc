@@ -100,7 +100,8 @@ asio::awaitable<Output> UploadLayerPart(Ctx& ctx, const json::object& input) {
                                                 std::to_string(kMaxPartBytes));
     }
     BERTH_ASSIGN_OR_RETURN(std::string id, FromUuid(upload_uuid));
-    if (last < first || static_cast<uint64_t>(last - first + 1) != part->size()) {
+    // last - first + 1 would overflow int64 for 0-INT64_MAX: add the 1 unsigned.
+    if (last < first || static_cast<uint64_t>(last - first) + 1 != part->size()) {
       return Status(Code::kUploadInvalid, "The layer part spans bytes " + std::to_string(first) +
                                               "-" + std::to_string(last) + " but carries " +
                                               std::to_string(part->size()) + " bytes");
