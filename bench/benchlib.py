@@ -104,7 +104,8 @@ def proc_mem_kib(pid):
 class Server:
     """A registry process on loopback: kind is 'berth' or 'distribution'."""
 
-    def __init__(self, kind, workdir, berth_bin=None, access_log=False, extra_env=None):
+    def __init__(self, kind, workdir, berth_bin=None, access_log=False, extra_env=None,
+                 distribution_storage=None):
         self.kind = kind
         self.dir = os.path.join(workdir, kind)
         os.makedirs(self.dir, exist_ok=True)
@@ -113,6 +114,8 @@ class Server:
         self.berth_bin = berth_bin
         self.access_log = access_log
         self.extra_env = extra_env or {}
+        # Distribution's `storage:` driver section (YAML, indented); default: filesystem.
+        self.distribution_storage = distribution_storage or FILESYSTEM_STORAGE % {"root": self.data}
         self.proc = None
         self.url = None
 
@@ -124,6 +127,7 @@ class Server:
         logf = open(self.log_path, "ab")
         env = dict(os.environ)
         env.update(self.extra_env)
+        env = {k: v for k, v in env.items() if v is not None}  # None: unset
         limits = lambda: raise_nofile(200000)  # noqa: E731  (10k idle connections)
         if self.kind == "berth":
             env["BERTH_LOG_ACCESS_LOG"] = "true" if self.access_log else "false"
@@ -154,7 +158,7 @@ class Server:
                 f.write(DISTRIBUTION_CONFIG % {
                     "level": "info" if self.access_log else "warn",
                     "accesslog": "false" if self.access_log else "true",
-                    "root": self.data, "port": port})
+                    "storage": self.distribution_storage, "port": port})
             binary = shutil.which("docker-registry")
             self.proc = subprocess.Popen([binary, "serve", cfg], stdout=logf, stderr=logf,
                                          env=env, preexec_fn=limits)
@@ -196,9 +200,7 @@ log:
   accesslog:
     disabled: %(accesslog)s
 storage:
-  filesystem:
-    rootdirectory: %(root)s
-  delete:
+%(storage)s  delete:
     enabled: true
   cache:
     blobdescriptor: inmemory
@@ -208,6 +210,9 @@ storage:
 http:
   addr: 127.0.0.1:%(port)d
 """
+FILESYSTEM_STORAGE = """  filesystem:
+    rootdirectory: %(root)s
+"""
 
 
 # --------------------------------------------------------------------------- bench
@@ -216,16 +221,78 @@ class BenchFailed(RuntimeError):
     pass
 
 
-def run_bench(berth_bin, url, workload, args, server_pid=None, timeout=900):
-    """Runs `berth bench --json` for one workload; returns its result dict."""
+def run_bench(berth_bin, url, workload, args, server_pid=None, timeout=900, sampler=None):
+    """Runs `berth bench --json` for one workload; returns its result dict. With a
+    CpuSampler, adds result["other_cpu"]: each of its counters' CPU seconds, per GiB
+    and per request over the timed phase."""
     cmd = [berth_bin, "bench", "--url", url, "-w", workload, "--json"] + [str(a) for a in args]
     if server_pid:
         cmd += ["--server-pid", str(server_pid)]
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                        timeout=timeout, preexec_fn=lambda: raise_nofile(200000))
+    t_end = time.monotonic()
     if r.returncode != 0:
         raise BenchFailed("%s failed (exit %d): %s" % (" ".join(cmd), r.returncode, r.stderr.strip()[-2000:]))
-    return json.loads(r.stdout)["results"][0]
+    res = json.loads(r.stdout)["results"][0]
+    if sampler:
+        res["other_cpu"] = sampler.per_unit(t_end - res["seconds"], t_end, res["bytes"], res["ops"])
+    return res
+
+
+class CpuSampler:
+    """Samples `probe()` (a dict of CPU-second counters, e.g. other processes') every
+    `interval` s in a thread, so that their CPU over a window that ended just now can be
+    read afterwards: `berth bench` reports only the timed phase's length, and it exits
+    right after that phase, so the window is [exit - seconds, exit] (setup excluded)."""
+
+    def __init__(self, probe, interval=0.05):
+        self.probe = probe
+        self.interval = interval
+        self.samples = []
+        self.lock = threading.Lock()
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while self.running:
+            s = (time.monotonic(), self.probe())
+            with self.lock:
+                self.samples.append(s)
+                if len(self.samples) > 200000:
+                    del self.samples[:100000]
+            time.sleep(self.interval)
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+
+    def at(self, t):
+        """Counters at time t, interpolated linearly between the samples around it."""
+        with self.lock:
+            xs = list(self.samples)
+        while xs[-1][0] < t and self.running:
+            time.sleep(self.interval)
+            with self.lock:
+                xs = list(self.samples)
+        prev = xs[0]
+        for cur in xs:
+            if cur[0] >= t:
+                span = cur[0] - prev[0]
+                w = (t - prev[0]) / span if span > 0 else 1.0
+                return {k: prev[1][k] + w * (cur[1][k] - prev[1][k]) for k in cur[1]}
+            prev = cur
+        return dict(prev[1])
+
+    def per_unit(self, t0, t1, nbytes, ops):
+        a, b = self.at(t0), self.at(t1)
+        out = {}
+        for k in b:
+            d = max(b[k] - a[k], 0.0)
+            out[k] = {"cpu_s": d,
+                      "cpu_s_per_gib": d / (nbytes / 2**30) if nbytes else float("nan"),
+                      "cpu_ms_per_op": d * 1000.0 / ops if ops else float("nan")}
+        return out
 
 
 # ------------------------------------------------------------------------ machine

@@ -13,11 +13,20 @@ registry in the way; bench/compare prints these next to the servers' figures.
   sha256: hashing alone, from memory.
 
 Each figure is the measuring process's own user + system CPU seconds per GiB.
+
+With --s3 ENV (the env file tests/services/up.sh writes), it measures instead what an
+S3 store itself delivers (`bench/compare --storage s3` runs this as the floor of its
+S3 mode): PUT and GET of 32 MiB objects straight to the endpoint, from 1 and 4
+client processes (each one keep-alive connection; Python's http.client with
+presigned URLs, so the payload is unsigned and the client never hashes it). The
+figure that matters there is the storage engine's CPU, which the caller measures.
 Usage: bench/floor.py [--dir DIR] [--gib 1] [--json]
+       bench/floor.py --s3 DIR/env [--streams 1,4] [--count 32]
 """
 
 import argparse
 import hashlib
+import http.client
 import json
 import mmap
 import os
@@ -26,6 +35,7 @@ import socket
 import sys
 import tempfile
 import time
+import urllib.parse
 
 BLOCK = 1 << 20
 FILE_SIZE = 32 << 20
@@ -153,12 +163,151 @@ def measure(d, gib=1.0):
             "sha256_cpu_s_per_gib": floor_sha256(total)}
 
 
+# ---------------------------------------------------------------------------- S3
+
+def s3_client(endpoint, access_key, secret_key, region="us-east-1"):
+    """boto3 client for setup and presigning (path-style, as radosgw is addressed)."""
+    import boto3
+    from botocore.config import Config
+    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=access_key,
+                        aws_secret_access_key=secret_key, region_name=region,
+                        config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
+
+
+def _s3_stream(urls, method, body, go_fd, out_fd):
+    """Child: waits for the go byte, sends `method` to each presigned URL in turn over
+    one keep-alive connection, reports bytes moved, then exits."""
+    u = urllib.parse.urlsplit(urls[0])
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=300)
+    conn.connect()
+    buf = bytearray(4 << 20)
+    mv = memoryview(buf)
+    os.read(go_fd, 1)
+    moved = 0
+    for url in urls:
+        p = urllib.parse.urlsplit(url)
+        conn.request(method, p.path + "?" + p.query, body=body if method == "PUT" else None)
+        r = conn.getresponse()
+        if r.status != 200:
+            os.write(out_fd, ("ERR %s %s: %d %s" % (method, p.path, r.status, r.read()[:300])).encode())
+            os._exit(1)
+        if method == "GET":
+            while True:
+                n = r.readinto(mv)
+                if not n:
+                    break
+                moved += n
+        else:
+            r.read()
+            moved += len(body)
+    os.write(out_fd, str(moved).encode())
+    os._exit(0)
+
+
+def s3_transfer(s3, bucket, keys, method, streams, body=None, probe=None):
+    """Moves every key once (PUT of `body`, or GET), split round-robin over `streams`
+    forked client processes started together. Returns (bytes, seconds, counters): the
+    change in each of probe()'s CPU counters and in "client" (the client processes'
+    CPU) from the start signal until the last client has exited."""
+    urls = [s3.generate_presigned_url("put_object" if method == "PUT" else "get_object",
+                                      Params={"Bucket": bucket, "Key": k}, ExpiresIn=7200) for k in keys]
+    probe = probe or (lambda: {})
+    go_r, go_w = os.pipe()
+    kids = []
+    for i in range(streams):
+        out_r, out_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _s3_stream(urls[i::streams], method, body, go_r, out_w)
+            finally:
+                os._exit(1)
+        os.close(out_w)
+        kids.append((pid, out_r))
+    time.sleep(0.3)  # every child connected and waiting
+    c0 = dict(probe(), client=cpu_children())
+    t0 = time.time()
+    os.write(go_w, b"x" * streams)
+    moved, errors = 0, []
+    for pid, out_r in kids:
+        _, st = os.waitpid(pid, 0)
+        msg = os.read(out_r, 4096).decode(errors="replace")
+        os.close(out_r)
+        if st != 0 or not msg.isdigit():
+            errors.append(msg or "client exited with status %d" % st)
+        else:
+            moved += int(msg)
+    seconds = time.time() - t0
+    c1 = dict(probe(), client=cpu_children())
+    os.close(go_r)
+    os.close(go_w)
+    if errors:
+        raise RuntimeError("S3 floor: " + "; ".join(errors))
+    return moved, seconds, {k: c1[k] - c0[k] for k in c1}
+
+
+def measure_s3_one(s3, bucket, kind, streams, count=32, body=None, probe=None):
+    """One floor transfer, like `berth bench -w blob-push|blob-pull --size 32M -n count
+    -c streams`: `count` PUTs of distinct objects, or `count` GETs over min(streams, 16)
+    objects, each read once untimed first. Returns MB/s and, per GiB, the CPU seconds
+    of each of probe()'s counters (key_cpu_s_per_gib) and of the client."""
+    body = body or os.urandom(FILE_SIZE)
+    tag = "%s-c%d-%s" % (kind, streams, os.urandom(4).hex())
+    if kind == "push":
+        keys = ["floor/%s/%d" % (tag, i) for i in range(count)]
+    else:
+        pool = ["floor/%s/%d" % (tag, i) for i in range(min(16, streams, count))]
+        s3_transfer(s3, bucket, pool, "PUT", streams, body)
+        s3_transfer(s3, bucket, pool, "GET", streams)
+        keys = [pool[i % len(pool)] for i in range(count)]
+    moved, seconds, cpu = s3_transfer(s3, bucket, keys, "PUT" if kind == "push" else "GET", streams, body, probe)
+    gib = moved / 2**30
+    r = {"mb_per_s": moved / seconds / 1e6, "seconds": seconds, "bytes": moved}
+    for k, v in cpu.items():
+        r[k + "_cpu_s_per_gib"] = v / gib
+    return r
+
+
+def measure_s3(s3, bucket, streams=(1, 4), count=32, probe=None):
+    """measure_s3_one for push and pull at each stream count: {"push c1": {...}, ...}."""
+    body = os.urandom(FILE_SIZE)
+    return {"%s c%d" % (kind, c): measure_s3_one(s3, bucket, kind, c, count, body, probe)
+            for c in streams for kind in ("push", "pull")}
+
+
+def cpu_children():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def read_env(path):
+    env = {}
+    with open(path) as f:
+        for line in f:
+            if "=" in line:
+                k, v = line.rstrip("\n").split("=", 1)
+                env[k] = v
+    return env
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dir", default=None, help="where to write (default: a temp dir)")
     ap.add_argument("--gib", type=float, default=1.0)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--s3", metavar="ENV", help="measure S3 PUT/GET against the services of this env file")
+    ap.add_argument("--streams", default="1,4")
+    ap.add_argument("--count", type=int, default=32)
     args = ap.parse_args()
+    if args.s3:
+        env = read_env(args.s3)
+        s3 = s3_client(env["BERTH_TEST_S3_ENDPOINT"], env["BERTH_TEST_S3_ACCESS_KEY"],
+                       env["BERTH_TEST_S3_SECRET_KEY"], env.get("BERTH_TEST_S3_REGION", "us-east-1"))
+        bucket = "berth-floor-%d" % os.getpid()
+        s3.create_bucket(Bucket=bucket)
+        r = measure_s3(s3, bucket, [int(x) for x in args.streams.split(",")], args.count)
+        print(json.dumps(r, indent=1))
+        return 0
     d = args.dir or tempfile.mkdtemp(prefix="berth-floor-")
     r = measure(d, args.gib)
     if not args.dir:
